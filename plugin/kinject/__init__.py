@@ -1,0 +1,5 @@
+"""kinject: Istio sidecar injection at render time, as a KRM function."""
+
+__version__ = "0.1.0"
+# The Istio release whose injection templates and defaults kinject's built-in templates follow.
+ISTIO_VERSION = "1.30 (istio/istio@86c9f01fd735)"

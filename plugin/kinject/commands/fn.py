@@ -1,0 +1,25 @@
+"""`kinject fn`: the KRM function (ResourceList on stdin, ResourceList on stdout)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import KinjectError
+
+
+def main() -> int:
+    from .. import krm
+    from ..stream import decode
+
+    try:
+        text = decode(sys.stdin.buffer.read(), "stdin")
+    except KinjectError as exc:
+        print(f"kinject: {exc}", file=sys.stderr)
+        return 1
+    result = krm.run(text)
+    for line in result.messages:
+        print(line, file=sys.stderr)
+    if result.stdout:
+        sys.stdout.write(result.stdout)
+        sys.stdout.flush()
+    return result.exit_code

@@ -1,0 +1,52 @@
+"""`kinject inject`: the same engine over plain YAML streams (pipes, Helm post-renderers, files)."""
+
+from __future__ import annotations
+
+import sys
+
+from .. import pipeline
+from ..errors import KinjectError
+from ..files import write_atomic
+from ..inputs import Options, read
+from ..report import lines
+
+
+def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int:
+    """Exit code 0 on success, 1 on any error (nothing written then)."""
+    try:
+        inputs = read(options)
+        report = pipeline.run(
+            inputs.sources,
+            inputs.config,
+            fallback_namespace=inputs.namespace,
+            extra_namespaces=inputs.extra_namespaces,
+            cluster_overrides=inputs.cluster,
+        )
+    except KinjectError as exc:
+        print(f"kinject: {exc}", file=sys.stderr)
+        return 1
+    if not quiet or report.errors:
+        for line in lines(report):
+            print(line, file=sys.stderr)
+    if report.errors:
+        return 1
+    outputs = [source.editor.apply() for source in inputs.sources]
+    if in_place:
+        for path, source, text in zip(inputs.paths, inputs.sources, outputs):
+            if path is None:
+                sys.stdout.write(text)
+            elif text != source.editor.text:
+                write_atomic(path, text)
+        return 0
+    sys.stdout.write(join_stream(outputs))
+    sys.stdout.flush()
+    return 0
+
+
+def join_stream(texts: list[str]) -> str:
+    parts = []
+    for i, text in enumerate(texts):
+        if i and not text.lstrip().startswith("---"):
+            parts.append("---\n")
+        parts.append(text if text.endswith("\n") else text + "\n")
+    return "".join(parts)

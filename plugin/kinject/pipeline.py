@@ -1,0 +1,245 @@
+"""The injection pipeline over composed YAML: objects → decisions → injected pod templates → text edits.
+
+It knows nothing about stdin or ResourceLists: `krm.py` (KRM functions) and `stream.py` (plain YAML streams,
+post-renderers, files) hand it the objects of one or more texts and turn its report into their output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from yaml.nodes import MappingNode, Node
+
+from . import workloads
+from .config import ClusterConfig, FunctionConfig, Profiles, build_profiles, is_cluster_configmap
+from .errors import ConfigError, InjectionError, InputError, KinjectError
+from .model import PodTemplate, Workload
+from .policy import Decision, NamespaceInfo, decide
+from .yamltext import TextEditor, _CannotEdit, node_at, scalar_at, to_data
+
+PATH_ANNOTATIONS = ("internal.config.kubernetes.io/path", "config.kubernetes.io/path")
+INDEX_ANNOTATIONS = ("internal.config.kubernetes.io/index", "config.kubernetes.io/index")
+
+
+@dataclass
+class Source:
+    """One text (a ResourceList's items, or a YAML stream / file) and the top-level objects in it."""
+
+    name: str  # file name, "stdin" or "items"
+    editor: TextEditor
+    objects: list[Node]  # top-level object nodes, in order
+    labels: list[str]  # how to name each object in messages ("items[3]", "file.yaml document 2")
+
+
+@dataclass
+class Outcome:
+    """What happened to one workload (or to one object that could not be read)."""
+
+    ref: workloads.ObjectRef
+    status: str  # "injected", "unchanged" (already current), "skipped", "error"
+    message: str
+    decision: Decision | None = None
+    file: dict[str, Any] | None = None
+    field: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
+    before: dict | None = None  # the pod template before injection (for diff/check/explain)
+    after: dict | None = None
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+    warnings: list[tuple[str, workloads.ObjectRef | None]] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "error"]
+
+
+@dataclass
+class _Workload:
+    node: MappingNode  # the object
+    template: MappingNode | None
+    ref: workloads.ObjectRef
+    source: Source
+    label: str
+    file: dict[str, Any] | None
+
+
+def run(
+    sources: list[Source],
+    config: FunctionConfig,
+    *,
+    fallback_namespace: str | None = None,
+    extra_namespaces: dict[str, NamespaceInfo] | None = None,
+    cluster_overrides: ClusterConfig | None = None,
+    dry_run: bool = False,
+) -> Report:
+    """Inject every workload of `sources` that the policy selects; record edits in each source's editor
+    unless `dry_run`. Never raises for a single bad object: errors become outcomes. Raises KinjectError
+    only for problems that concern the whole run (invalid config, invalid cluster ConfigMaps)."""
+    report = Report()
+    default_ns = fallback_namespace or config.default_namespace
+    namespaces: dict[str, NamespaceInfo] = {}
+    cluster = ClusterConfig()
+    found: list[_Workload] = []
+    for obj, source, label in _objects(sources, report):
+        ref = workloads.object_ref(obj)
+        kind, api_version = ref.kind, ref.api_version
+        if kind == "Namespace" and api_version == "v1":
+            meta = to_data(node_at(obj, "metadata")) if node_at(obj, "metadata") is not None else {}
+            meta = meta if isinstance(meta, dict) else {}
+            namespaces[ref.name] = NamespaceInfo(
+                ref.name, _str_map(meta.get("labels")), _str_map(meta.get("annotations")), "bundle"
+            )
+        elif kind == "ConfigMap" and api_version == "v1" and is_cluster_configmap(ref.name):
+            data = to_data(node_at(obj, "data")) if node_at(obj, "data") is not None else {}
+            cluster.add_configmap(ref.name, data if isinstance(data, dict) else {}, f"ConfigMap {ref.name}")
+        elif workloads.is_workload(api_version, kind):
+            found.append(_Workload(obj, workloads.pod_template_node(obj, kind), ref, source, label, _file_of(obj)))
+        elif workloads.is_list(api_version, kind):
+            for i, member in enumerate(workloads.list_members(obj)):
+                if not isinstance(member, MappingNode):
+                    continue
+                mref = workloads.object_ref(member)
+                if workloads.is_workload(mref.api_version, mref.kind):
+                    tmpl = workloads.pod_template_node(member, mref.kind)
+                    found.append(_Workload(member, tmpl, mref, source, f"{label} items[{i}]", _file_of(obj)))
+    if cluster_overrides is not None:  # --injector-config / --values / --mesh-config win over the bundle
+        cluster.values.update(cluster_overrides.values)
+        cluster.injector.update(cluster_overrides.injector)
+        cluster.mesh.update(cluster_overrides.mesh)
+        cluster.warnings += cluster_overrides.warnings
+    for message in cluster.warnings:
+        report.warnings.append((message, None))
+    for name, info in (extra_namespaces or {}).items():
+        namespaces.setdefault(name, info)
+    for name, info in config.namespace_infos().items():
+        namespaces.setdefault(name, info)
+    if not found:
+        return report
+    profiles = build_profiles(config, cluster)
+    policies = profiles.policies()
+    pending: list[tuple[_Workload, dict, dict]] = []
+    for w in found:
+        outcome, new_template, old_template = _inject_one(w, profiles, policies, namespaces, default_ns)
+        report.outcomes.append(outcome)
+        if new_template is not None:
+            pending.append((w, old_template, new_template))
+    if report.errors or dry_run:
+        return report  # all or nothing: a failed run leaves every object as it was
+    for w, old, new in pending:
+        _record_edit(w, old, new)
+    return report
+
+
+def _inject_one(
+    w: _Workload,
+    profiles: Profiles,
+    policies: dict,
+    namespaces: dict[str, NamespaceInfo],
+    default_ns: str,
+) -> tuple[Outcome, dict | None, dict | None]:
+    namespace = w.ref.namespace or default_ns
+    ref = workloads.ObjectRef(w.ref.api_version, w.ref.kind, w.ref.name, w.ref.namespace or namespace)
+    base = dict(ref=ref, file=w.file, source=w.source.name)
+    if w.template is None:
+        path = ".".join(workloads.POD_TEMPLATE_PATHS[w.ref.kind])
+        return Outcome(status="error", message=f"{path} is required", field=path, **base), None, None
+    template = to_data(w.template)
+    if not isinstance(template, dict):
+        return Outcome(status="error", message="pod template is not an object", **base), None, None
+    meta = template.get("metadata") or {}
+    spec = template.get("spec") or {}
+    if not isinstance(meta, dict) or not isinstance(spec, dict):
+        return Outcome(status="error", message="pod template metadata/spec must be objects", **base), None, None
+    ns = namespaces.get(namespace) or NamespaceInfo(namespace, {}, {}, "unknown")
+    decision = decide(
+        pod_labels=_str_map(meta.get("labels")),
+        pod_annotations=_str_map(meta.get("annotations")),
+        host_network=spec.get("hostNetwork") is True,
+        namespace=ns,
+        revisions=policies,
+        tags=profiles.tags,
+    )
+    if not decision.inject:
+        return Outcome(status="skipped", message=f"skipped: {decision.reason}", decision=decision, **base), None, None
+    from .inject import inject_pod  # the engine: Jinja2 and friends load only when something is injected
+
+    profile = profiles.profiles[decision.revision]
+    workload = Workload(ref.api_version, ref.kind, w.ref.name, namespace)
+    try:
+        result = inject_pod(PodTemplate(meta, spec), workload, profile, dict(ns.annotations))
+    except InjectionError as exc:
+        message = exc.message
+        return Outcome(status="error", message=message, decision=decision, field=exc.field, **base), None, None
+    new_template = dict(template)
+    new_template["metadata"] = result.metadata
+    new_template["spec"] = result.spec
+    if w.ref.kind == "Pod":  # the object is its own template: keep every other top-level key
+        new_template = {**template, "metadata": result.metadata, "spec": result.spec}
+    from .yamltext import same
+
+    status = "unchanged" if same(template, new_template) else "injected"
+    message = "injected" if status == "injected" else "injected (already current)"
+    if decision.revision and decision.revision != "default":
+        message += f" (revision {decision.revision})"
+    outcome = Outcome(status=status, message=message, decision=decision, warnings=list(result.warnings),
+                      before=template, after=new_template, **base)
+    return outcome, (new_template if status == "injected" else None), template
+
+
+def _record_edit(w: _Workload, old: dict, new: dict) -> None:
+    editor = w.source.editor
+    assert w.template is not None
+    before = len(editor.edits)
+    try:
+        editor.edit_node(w.template, old, new)
+    except _CannotEdit:
+        del editor.edits[before:]
+        if w.template is w.node:
+            editor.replace_document_node(w.node, {**to_data(w.node), **new})
+        else:  # rewrite the object as a whole, with the new pod template in place
+            whole = to_data(w.node)
+            target = whole
+            for key in workloads.POD_TEMPLATE_PATHS[w.ref.kind][:-1]:
+                target = target[key]
+            target[workloads.POD_TEMPLATE_PATHS[w.ref.kind][-1]] = new
+            editor.replace_document_node(w.node, whole)
+
+
+def _objects(sources: list[Source], report: Report) -> Iterator[tuple[MappingNode, Source, str]]:
+    for source in sources:
+        for obj, label in zip(source.objects, source.labels):
+            if not isinstance(obj, MappingNode):
+                raise InputError(f"{label}: expected an object (a mapping), got {_node_kind(obj)}", field=label)
+            if scalar_at(obj, "kind") is None or scalar_at(obj, "apiVersion") is None:
+                missing = "kind" if scalar_at(obj, "kind") is None else "apiVersion"
+                raise InputError(f"{label}: the object has no {missing}", field=f"{label}.{missing}")
+            yield obj, source, label
+
+
+def _node_kind(node: Node) -> str:
+    return {"SequenceNode": "a list", "ScalarNode": "a scalar"}.get(type(node).__name__, "something else")
+
+
+def _file_of(node: Node) -> dict[str, Any] | None:
+    annotations = node_at(node, "metadata", "annotations")
+    if annotations is None:
+        return None
+    path = next((p for p in (scalar_at(annotations, a) for a in PATH_ANNOTATIONS) if p), None)
+    if path is None:
+        return None
+    index = next((i for i in (scalar_at(annotations, a) for a in INDEX_ANNOTATIONS) if i), "0")
+    return {"path": path, "index": int(index) if index.isdigit() else 0}
+
+
+def _str_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v if isinstance(v, str) else ("" if v is None else str(v)) for k, v in value.items()}
+
+
+__all__ = ["Source", "Outcome", "Report", "run", "KinjectError", "ConfigError"]
