@@ -106,7 +106,7 @@ def outcome_results(report: pipeline.Report) -> list[dict]:
         out.append(_result("warning", message))
     for o in report.outcomes:
         severity = "error" if o.status == "error" else "info"
-        out.append(_result(severity, o.message, ref=o.ref, file=o.file, field=o.field))
+        out.append(_result(severity, o.message, ref=o.ref, file=o.file, field=o.field_path))
         for w in o.warnings:
             out.append(_result("warning", w, ref=o.ref, file=o.file))
     return out

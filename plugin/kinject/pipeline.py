@@ -41,7 +41,7 @@ class Outcome:
     message: str
     decision: Decision | None = None
     file: dict[str, Any] | None = None
-    field: str | None = None
+    field_path: str | None = None
     warnings: list[str] = field(default_factory=list)
     source: str = ""
     before: dict | None = None  # the pod template before injection (for diff/check/explain)
@@ -147,7 +147,7 @@ def _inject_one(
     base = dict(ref=ref, file=w.file, source=w.source.name)
     if w.template is None:
         path = ".".join(workloads.POD_TEMPLATE_PATHS[w.ref.kind])
-        return Outcome(status="error", message=f"{path} is required", field=path, **base), None, None
+        return Outcome(status="error", message=f"{path} is required", field_path=path, **base), None, None
     template = to_data(w.template)
     if not isinstance(template, dict):
         return Outcome(status="error", message="pod template is not an object", **base), None, None
@@ -174,7 +174,7 @@ def _inject_one(
         result = inject_pod(PodTemplate(meta, spec), workload, profile, dict(ns.annotations))
     except InjectionError as exc:
         message = exc.message
-        return Outcome(status="error", message=message, decision=decision, field=exc.field, **base), None, None
+        return Outcome(status="error", message=message, decision=decision, field_path=exc.field, **base), None, None
     new_template = dict(template)
     new_template["metadata"] = result.metadata
     new_template["spec"] = result.spec

@@ -225,7 +225,8 @@ class TextEditor:
             return self.text
         out: list[str] = []
         pos = 0
-        for start, _, end, text in sorted(self.edits):
+        # Insertions go before a replacement that starts at the same place; otherwise creation order.
+        for start, _, end, text in sorted(self.edits, key=lambda e: (e[0], e[2] > e[0], e[1])):
             if start < pos:
                 raise AssertionError("overlapping YAML edits")  # a bug, never user input
             out.append(self.text[pos:start])
@@ -277,8 +278,8 @@ class TextEditor:
             if not isinstance(k, ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
                 raise _CannotEdit  # merge keys and complex keys: data and nodes do not line up
             entries[k.value] = (k, v)
-        if len(entries) != len(node.value) or any(not isinstance(k, str) for k in old):
-            raise _CannotEdit
+        if len(entries) != len(node.value) or any(not isinstance(k, str) for k in old) or not new:
+            raise _CannotEdit  # (an empty block mapping cannot exist: it is replaced by {})
         col = node.value[0][0].start_mark.column
         for key in old:
             if key not in new:
