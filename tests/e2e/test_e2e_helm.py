@@ -37,7 +37,7 @@ def helm4_env(tmp_path: Path) -> dict[str, str]:
 def _break(cmd: str) -> str:
     return cmd.replace("helm template shop tests/e2e/charts/shop",
                        "helm template shop tests/e2e/charts/shop"
-                       " --set-string podAnnotations.traffic\\.sidecar\\.istio\\.io/includeOutboundIPRanges=10.0.0.0/33")
+                       " --set-string 'podAnnotations.traffic\\.sidecar\\.istio\\.io/includeOutboundIPRanges=10.0.0.0/33'")
 
 
 # ----------------------------------------------------------------------------------------------- Helm 3
