@@ -25,7 +25,7 @@ HELM4_TEMPLATE = (
 
 # kpt (exec function; kpt is not in the registries, its input is replayed) — documented only
 KPT_EVAL = "kpt fn eval kustomize/base --exec kinject"
-KPT_RENDER = "kpt fn render kustomize/kpt --allow-exec"
+KPT_RENDER = "kpt fn render shop --allow-exec"
 
 # Flux pre-render — cwd: repository root
 FLUX_RENDER = "plugin/flux/render.sh rendered kustomize/overlays/prod"
@@ -34,4 +34,6 @@ FLUX_RENDER = "plugin/flux/render.sh rendered kustomize/overlays/prod"
 CONTAINER_ENTRYPOINT = "kinject"
 
 # pre-commit — cwd: a git repository holding manifests
-PRECOMMIT_TRY_INJECT = "pre-commit try-repo {repo} kinject-inject --files {files}"
+PRECOMMIT_FILES = "k8s/namespace.yaml k8s/shop.yaml k8s/legacy.yaml"
+PRECOMMIT_TRY_INJECT = "pre-commit try-repo {repo} kinject-inject --files " + PRECOMMIT_FILES
+PRECOMMIT_DOCS_REPO = "path/to/kinject"

@@ -47,7 +47,7 @@ spec:
 """
 LEGACY = SHOP.replace("namespace: shop # injected: the Namespace object in namespace.yaml says so",
                       "namespace: legacy # not labelled: left alone").replace("frontend", "batch")
-FILES = ["k8s/namespace.yaml", "k8s/shop.yaml", "k8s/legacy.yaml"]
+FILES = commands.PRECOMMIT_FILES.split()
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -95,7 +95,7 @@ def run(cmd: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess[st
 
 
 def test_try_repo_kinject_inject(hook_repo: Path, user_repo: Path, tmp_path: Path) -> None:
-    cmd = commands.PRECOMMIT_TRY_INJECT.format(repo=hook_repo, files=" ".join(FILES)).split()
+    cmd = commands.PRECOMMIT_TRY_INJECT.format(repo=hook_repo).split()
     cmd[0] = pre_commit()
     proc = run(cmd, user_repo, tmp_path / "pc-home")
     assert proc.returncode == 1, proc.stdout + proc.stderr
