@@ -73,8 +73,9 @@ def test_fixture(case: Path) -> None:
         return
     assert proc.returncode == 0, proc.stderr
     expected = case / "expected.yaml"
-    if UPDATE or not expected.exists():
+    if UPDATE:
         expected.write_text(proc.stdout)
+    assert expected.exists(), f"{expected} is missing: run with KINJECT_UPDATE_GOLDEN=1 and review it"
     assert proc.stdout == expected.read_text()
     # idempotent: running on the output changes nothing
     again = run(args, proc.stdout)
