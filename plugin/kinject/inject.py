@@ -1,0 +1,192 @@
+"""The injection pipeline for one pod template: pure data in, data out (Istio's injectPod, reference §2.2).
+
+    validate annotations
+    -> template input: strip a previous injection (status annotation), re-insert recorded overrides (§1.5)
+    -> render each selected template once, strategic-merge it onto the template pod and onto the pod (§2.2 e)
+    -> re-apply user containers the templates also declare (§2.8)
+    -> cluster/network env, Prometheus merge, probe rewrite, labels/status annotation, container order
+
+The caller has already decided to inject (policy is not this module's job).
+"""
+
+from __future__ import annotations
+
+from .errors import InjectionError, TemplateError
+from .merge import clone, merge_pod
+from .model import InjectOutcome, PodTemplate, Workload
+from .post.order import move_proxy_to_init, reorder_pod
+from .post.overrides import (OVERRIDES_ANNOTATION, PROXY, adjust_init_container_user, clear_openshift_proxy_user,
+                             find, find_in_pod, overrides_annotation, parse_overrides, reapply_user_containers,
+                             user_proxy)
+from .post.probes import apply_probe_rewrite
+from .post.prometheus import apply_prometheus_merge
+from .post.status import (NETWORK_LABEL, STATUS_ANNOTATION, cluster_network_env, overwrite_cluster_info,
+                          parse_status, status_annotation)
+from .profile import Profile
+from .render import RENDER_CACHE
+from .template_data import ANN_STATUS_PORT, TemplateData, build_template_data, native_move_enabled, parse_rewrite_flag
+from .validate import validate_annotations
+
+TEMPLATES_ANNOTATION = "inject.istio.io/templates"
+SECURE_PORT_ANNOTATION = "prometheus.istio.io/secure-port"
+
+
+def select_templates(annotations: dict, profile: Profile) -> list[str]:
+    """`inject.istio.io/templates` (comma list) or the default templates, alias-expanded one level."""
+    requested = annotations.get(TEMPLATES_ANNOTATION)
+    names = [n.strip() for n in requested.split(",")] if requested else list(profile.default_templates)
+    expanded: list[str] = []
+    for name in names:
+        expanded.extend(profile.aliases.get(name, [name]))
+    for name in expanded:
+        if name not in profile.templates:
+            raise TemplateError(f"requested template {name!r} not found; have {', '.join(sorted(profile.templates))}",
+                                field=f'metadata.annotations["{TEMPLATES_ANNOTATION}"]')
+    return expanded
+
+
+def template_input(metadata: dict, spec: dict, status: dict | None, overrides: dict, mesh: dict) -> tuple[dict, dict]:
+    """What the templates see: the pod minus a previous injection, plus the user's recorded overrides."""
+    if status is None:
+        return metadata, spec
+    meta = dict(metadata)
+    annotations = dict(meta.get("annotations") or {})
+    new_spec = dict(spec)
+    for key in ("initContainers", "containers"):
+        injected = set(status.get(key) or [])
+        if key in new_spec:
+            new_spec[key] = [c for c in new_spec.get(key) or [] if c.get("name") not in injected]
+    status_port = str((mesh.get("defaultConfig") or {}).get("statusPort") or 15020)
+    if annotations.get("prometheus.io/port") == status_port:
+        for key in ("prometheus.io/port", "prometheus.io/path", "prometheus.io/scrape"):
+            annotations.pop(key, None)
+    annotations.pop(STATUS_ANNOTATION, None)
+    for key in ("containers", "initContainers"):
+        for container in overrides.get(key) or []:
+            if find(container.get("name"), new_spec.get(key)) is None:
+                new_spec[key] = [*(new_spec.get(key) or []), container]
+    meta["annotations"] = annotations
+    return meta, new_spec
+
+
+def _redirect_proxy_patch(patch: dict, template_spec: dict) -> dict:
+    """kinject fix for istio/istio#56455: when the proxy is already a native init sidecar, a later template
+    that patches `containers: [istio-proxy]` patches the init sidecar instead of adding a second proxy."""
+    spec = patch.get("spec")
+    if not isinstance(spec, dict) or find(PROXY, template_spec.get("initContainers")) is None:
+        return patch
+    proxy_patch = find(PROXY, spec.get("containers"))
+    if proxy_patch is None:
+        return patch
+    spec = dict(spec)
+    spec["containers"] = [c for c in spec["containers"] if c is not proxy_patch]
+    if not spec["containers"]:
+        del spec["containers"]
+    spec["initContainers"] = [*(spec.get("initContainers") or []), proxy_patch]
+    return {**patch, "spec": spec}
+
+
+def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
+               namespace_annotations: dict[str, str] | None = None) -> InjectOutcome:
+    annotations = (pod.metadata or {}).get("annotations") or {}
+    if not isinstance(annotations, dict):
+        raise InjectionError("metadata.annotations must be a mapping", field="metadata.annotations")
+    validate_annotations(annotations)
+    warnings: list[str] = []
+    # `original_spec` is the user's pod as Istio sees it; it is only read from here on. `spec` is the
+    # working copy every merge edits.
+    original_spec = spec_before_merge(pod, profile)
+    metadata = clone(pod.metadata or {})
+    spec = clone(original_spec)
+
+    status = parse_status(annotations)
+    existing_overrides = parse_overrides(annotations)
+    tmpl_meta, tmpl_spec = template_input(pod.metadata or {}, original_spec, status, existing_overrides,
+                                          profile.mesh)
+    names = select_templates(tmpl_meta.get("annotations") or {}, profile)
+
+    data_cache: dict[bool, TemplateData] = {}
+
+    def data_for(user: bool) -> TemplateData:
+        if user not in data_cache:
+            data_cache[user] = build_template_data(profile, workload, tmpl_meta, tmpl_spec,
+                                                   namespace_annotations=namespace_annotations, user_template=user)
+        return data_cache[user]
+
+    settings = data_for(False).shared["s"]
+    native_move = native_move_enabled(profile, annotations)
+    merged = {"metadata": metadata, "spec": spec}
+    template_pod: dict = {"metadata": {}, "spec": {}}
+    for name in names:
+        patch = RENDER_CACHE.render(name, profile, data_for(name in profile.user_templates))
+        if native_move:
+            patch = _redirect_proxy_patch(patch, template_pod["spec"])
+        merge_pod(template_pod, patch)
+        if native_move and find(PROXY, template_pod["spec"].get("initContainers")) is not None:
+            move_proxy_to_init(merged["spec"])
+        merge_pod(merged, patch)
+
+    applied = reapply_user_containers(merged, original_spec, template_pod["spec"], status,
+                                      existing_overrides)
+    meta_out, spec_out = merged["metadata"], merged["spec"]
+    annotations_out = meta_out.setdefault("annotations", {})
+    labels_out = meta_out.setdefault("labels", {})
+    if status is None:
+        recorded = overrides_annotation(applied)
+        if recorded:
+            annotations_out[OVERRIDES_ANNOTATION] = recorded
+    adjust_init_container_user(spec_out, user_proxy(original_spec, existing_overrides),
+                               settings["tproxy"])
+
+    proxy = find_in_pod(PROXY, spec_out)
+    proxy_env, network = cluster_network_env(profile.values, labels_out)
+    overwrite_cluster_info(proxy, proxy_env)
+    apply_prometheus_merge(annotations_out, proxy, profile.mesh)
+    _secure_port_annotation(annotations_out, proxy)
+    rewrite_default = bool((profile.values.get("sidecarInjectorWebhook") or {}).get("rewriteAppHTTPProbe", True))
+    if proxy is not None and parse_rewrite_flag(annotations_out, rewrite_default):
+        apply_probe_rewrite(spec_out, proxy, _probe_status_port(annotations_out, profile.mesh))
+    if network:
+        labels_out[NETWORK_LABEL] = network
+    annotations_out[STATUS_ANNOTATION] = status_annotation(template_pod["spec"], profile.revision)
+    reorder_pod(spec_out, settings["hold"])
+
+    if settings["native"] and settings["status_port"] == "0" and find(PROXY, spec_out.get("initContainers")):
+        warnings.append("status port 0: the native sidecar's preStop drain hook calls "
+                        "`pilot-agent request --debug-port=0`, which cannot work")
+    if "containers" in spec_out and not spec_out["containers"]:
+        warnings.append("no application container is left in spec.containers (the only container was "
+                        "istio-proxy); the API server will reject this pod")
+    if not labels_out:
+        meta_out.pop("labels")
+    return InjectOutcome(metadata=meta_out, spec=spec_out, warnings=warnings)
+
+
+def spec_before_merge(pod: PodTemplate, profile: Profile) -> dict:
+    """The user's original spec (what Istio calls the original pod), with the OpenShift uid rule applied.
+    Read-only: callers must not edit it (it may be the caller's own object)."""
+    if not profile.openshift:
+        return pod.spec or {}
+    spec = clone(pod.spec or {})
+    clear_openshift_proxy_user(spec)
+    return spec
+
+
+def _probe_status_port(annotations: dict, mesh: dict) -> int:
+    value = annotations.get(ANN_STATUS_PORT)
+    if value is not None:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    return int((mesh.get("defaultConfig") or {}).get("statusPort") or 15020)
+
+
+def _secure_port_annotation(annotations: dict, proxy: dict | None) -> None:
+    if proxy is None or any(k.endswith("secure-port") for k in annotations if "prometheus" in k):
+        return
+    for env in proxy.get("env") or []:
+        if isinstance(env, dict) and env.get("name") == "ENVOY_SECURE_MERGED_METRICS_PORT":
+            if env.get("value") and env["value"] != "0":
+                annotations[SECURE_PORT_ANNOTATION] = env["value"]
+            return
