@@ -7,6 +7,7 @@ v5.7 ignores `exec.args`, so `exec: {path: kinject}` must work with no arguments
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -14,12 +15,21 @@ from typing import List, Optional
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if args == ["fn"] or (not args and not sys.stdin.isatty()):
-        from .commands import fn
+    try:
+        if args == ["fn"] or (not args and not sys.stdin.isatty()):
+            from .commands import fn
 
-        sys.exit(fn.main())
-    app = _build_app()
-    app(args=args, prog_name="kinject")
+            sys.exit(fn.main())
+        app = _build_app()
+        app(args=args, prog_name="kinject", standalone_mode=True)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # an unexpected failure: one line, exit 1, never a traceback on stdout
+        if os.environ.get("KINJECT_DEBUG"):
+            raise
+        print(f"kinject: internal error: {type(exc).__name__}: {exc} (set KINJECT_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        sys.exit(1)
 
 
 def _build_app():  # noqa: C901 - one flat list of commands reads best

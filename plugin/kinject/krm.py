@@ -7,6 +7,7 @@ applied, so everything the function does not inject comes out byte for byte.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, SequenceNode
@@ -67,6 +68,16 @@ def run(text: str) -> FnResult:
         messages = [f"kinject: {exc}"]
         editor.edits.clear()
         return FnResult(_with_results(editor, root, results), 1, messages)
+    except RecursionError:
+        message = "input nests too deeply to process"
+        editor.edits.clear()
+        return FnResult(_with_results(editor, root, [_result("error", message)]), 1, [f"kinject: {message}"])
+    except Exception as exc:  # a bug: still answer with a ResourceList that says so, and fail
+        if os.environ.get("KINJECT_DEBUG"):
+            raise
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        editor.edits.clear()
+        return FnResult(_with_results(editor, root, [_result("error", message)]), 1, [f"kinject: {message}"])
     results.extend(outcome_results(report))
     messages = [f"kinject: {o.ref.describe()}: {o.message}" for o in report.errors]
     messages += [f"kinject: warning: {m}" for m, _ in report.warnings]

@@ -27,24 +27,13 @@ from typing import Any, Iterator
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from . import emit
 from .errors import InputError
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 _WIDTH = 1 << 30  # never fold long lines: folding would change nothing but diffs
-
-
-class _Dumper(Dumper):  # type: ignore[misc, valid-type]
-    """PyYAML's C emitter, writing multi-line strings double-quoted (one line, explicit escapes)."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = '"' if ("\n" in value or "\r" in value) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
 
 
 @dataclass(frozen=True)
@@ -107,14 +96,13 @@ def to_data(node: Node) -> Any:
     if _constructor is None:
         _constructor = _Constructor()
     c = _constructor
-    with _no_gc():
-        try:
-            data = c.construct_document(node)
-        except yaml.MarkedYAMLError as exc:
-            raise InputError(_yaml_message(exc)) from None
-        finally:
-            c.constructed_objects = {}
-            c.recursive_objects = {}
+    try:
+        data = c.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        raise InputError(_yaml_message(exc)) from None
+    finally:
+        c.constructed_objects = {}
+        c.recursive_objects = {}
     return data
 
 
@@ -153,29 +141,18 @@ def is_block(node: Node) -> bool:
 
 def dump_block(value: Any, indent: int) -> str:
     """`value` as block YAML, every line indented by `indent` spaces, ending with a newline."""
-    text = yaml.dump(
-        value, Dumper=_Dumper, default_flow_style=False, sort_keys=False, width=_WIDTH, allow_unicode=True
-    )
-    if indent:
-        pad = " " * indent
-        text = "".join(pad + line if line.strip() else line for line in text.splitlines(True))
-    return text
+    return emit.block(value, indent)
 
 
 def dump_inline(value: Any) -> str:
-    """`value` as a one-line YAML scalar or flow collection."""
-    text = yaml.dump(
-        value, Dumper=_Dumper, default_flow_style=True, sort_keys=False, width=_WIDTH, allow_unicode=True
-    )
-    if text.endswith("\n...\n"):
-        text = text[: -len("\n...\n")]
-    return text.rstrip("\n")
+    """`value` as a one-line YAML scalar (or empty collection)."""
+    if isinstance(value, (dict, list)) and value:
+        return emit._pyyaml_inline(value)
+    return emit.scalar(value)
 
 
 def dump_document(value: Any) -> str:
-    return yaml.dump(
-        value, Dumper=_Dumper, default_flow_style=False, sort_keys=False, width=_WIDTH, allow_unicode=True
-    )
+    return emit.block(value, 0)
 
 
 # --------------------------------------------------------------------------------------------- editing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from .. import pipeline
@@ -13,6 +14,7 @@ from ..report import lines
 
 def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int:
     """Exit code 0 on success, 1 on any error (nothing written then)."""
+    gc.disable()  # one short run over a large object graph without cycles: see commands/fn.py
     try:
         inputs = read(options)
         report = pipeline.run(
