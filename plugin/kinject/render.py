@@ -38,7 +38,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import TemplateError
 from .profile import Profile
-from .template_data import TemplateData
+from .template_data import UNUSED_BY_TEMPLATE, TemplateData
 
 MAX_OUTPUT_CHARS = 1 << 20
 MAX_RENDER_SECONDS = 2.0
@@ -278,15 +278,17 @@ class RenderCache:
                 self.hits += 1
             return marshal.loads(entry[0])
 
+        unused = UNUSED_BY_TEMPLATE.get(name)
+        shared = {k: v for k, v in data.shared.items() if k not in unused} if unused else data.shared
         if not use_cache:
-            context = {"values": profile.values, "mesh": profile.mesh, **data.shared, "id": data.identity}
+            context = {"values": profile.values, "mesh": profile.mesh, **shared, "id": data.identity}
             return parse_patch(name, render_text(name, source, context, False))
-        key = (name, profile.key, _json_key(data.shared))
+        key = (name, profile.key, _json_key(shared))
         entry = self._entries.get(key)
         if entry is None:
             self.misses += 1
             placeholders = {field: placeholder(field) for field in data.identity}
-            context = {"values": profile.values, "mesh": profile.mesh, **data.shared, "id": placeholders}
+            context = {"values": profile.values, "mesh": profile.mesh, **shared, "id": placeholders}
             parsed = parse_patch(name, render_text(name, source, context, False))
             entry = (marshal.dumps(parsed), _placeholder_paths(parsed))
             self._store(key, entry)

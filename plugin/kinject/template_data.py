@@ -54,6 +54,14 @@ TEMPLATE_ANNOTATIONS = frozenset({
 })
 
 
+# Shared fields a built-in template does not read: left out of its context and of its cache key, so e.g.
+# workloads with different container names share one sidecar render.
+UNUSED_BY_TEMPLATE: dict[str, frozenset[str]] = {
+    "sidecar": frozenset({"container_names"}),
+    "gateway": frozenset({"container_names"}),
+}
+
+
 @dataclass
 class TemplateData:
     shared: dict[str, Any]
@@ -369,7 +377,7 @@ def build_template_data(profile: Profile, workload: Workload, metadata: dict, sp
             "localhost" if (mesh.get("inboundTrafficPolicy") or {}).get("mode") == "LOCALHOST" else "passthrough",
         "compliance_policy": profile.compliance_policy,
         "proxy_config": pc,
-        "container_names": apps if user_template else None,
+        "container_names": [str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, dict)],
     }
     if user_template:
         shared["annotations"] = annotations
