@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-_PLAIN = re.compile(r"[A-Za-z0-9_$(/.][A-Za-z0-9_$()./:=,@+%~\-]*(?: [A-Za-z0-9_$()./:=,@+%~\-]+)*")
+# A leading "-" is plain-safe when a non-space follows ("-p", "--flag"), except for the "---" marker.
+_PLAIN = re.compile(r"(?:[A-Za-z0-9_$(/.]|-(?=[A-Za-z0-9_$(/.=\-]))[A-Za-z0-9_$()./:=,@+%~\-]*(?: [A-Za-z0-9_$()./:=,@+%~\-]+)*")
 # YAML 1.2 core-schema numbers and special floats that YAML 1.1 would read as strings ("0o17").
 _YAML12_NUMBER = re.compile(
     r"[-+]?(?:0o[0-7]+|0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?)"
@@ -36,6 +37,7 @@ def string(value: str) -> str:
     if (
         _PLAIN.fullmatch(value)
         and not value.endswith(":")
+        and not value.startswith("---")
         and ": " not in value
         and not _YAML12_NUMBER.fullmatch(value)
         and _resolver.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG
