@@ -1,16 +1,24 @@
 """Resource limits on untrusted input, checked before and right after parsing.
 
 Why before: libyaml's composer recurses once per nesting level in C, so 50,000 nested `[` crash the
-interpreter (a segfault, not an exception). A cheap upper bound on the nesting depth is computed from the raw
-text; only when that bound is above the limit is the exact depth measured with libyaml's event parser, which
-does not recurse. Why after: an alias bomb composes to a tiny graph but explodes when walked or dumped, so
-alias uses are counted on the composed graph before anything walks it.
+interpreter (a segfault, not an exception) with libyaml builds older than 0.2.6, and PyYAML's constructor
+recurses in Python (RecursionError) long before that. A cheap upper bound on the nesting depth is computed
+from the raw text; only when that bound is above the limit is the exact depth measured with libyaml's event
+parser, which does not recurse.
+
+Why after: an alias bomb ("billion laughs") composes to a tiny graph but explodes when walked, converted to
+strings or dumped; and an alias inside its own anchored node (`&a [*a]`) composes to a cycle that never ends.
+So the composed graph is checked before anything walks it: alias uses are counted, cycles are refused, and the
+size of the *expanded* tree (each alias counted with everything below it) is bounded.
+
+`safe_load` applies all of this to a YAML text found *inside* the input (an annotation value, a ConfigMap's
+`data.mesh`, a rendered user template), which must be as distrusted as the input itself.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Any, Mapping
 
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
@@ -19,9 +27,17 @@ from .errors import InputError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INDENT = re.compile(r"^[ \t-]*", re.M)
-# An alias token: `*name` where a token can start (after white space or a flow indicator).
-_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]", re.M)
+# The start of a line up to its first content character: indentation plus the block indicators (`- `, `? `,
+# `: `) after which a nested block collection may begin on the same line (`- - - x` nests three sequences).
+_PREFIX = re.compile(r"^[ \t\-?:]*", re.M)
+# An alias token: `*name` where a token can start (after white space, a flow indicator, or the `:` of a JSON
+# style key such as `{"a":*b}`).
+_ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\[\]{}]", re.M)
+
+# The expanded tree of one document (aliases counted with everything below them) may hold at most this many
+# nodes per allowed alias (spec.limits.maxAliases): 100,000 nodes with the default of 100. A Kubernetes object
+# that shares an env list through an anchor stays far below; a billion-laughs bomb of 9 x 10 aliases is 10^9.
+EXPANSION_PER_ALIAS = 1000
 
 
 def _limits(limits: Mapping[str, int] | None) -> Mapping[str, int]:
@@ -48,6 +64,7 @@ def check_input(text: str, limits: Mapping[str, int] | None) -> None:
 
 
 def _depth_bound(text: str) -> int:
+    """An upper bound of the nesting depth, from the text alone (linear, no parsing)."""
     flow = depth = 0
     for ch in _NOT_BRACKET.sub("", text):
         if ch in "[{":
@@ -55,8 +72,11 @@ def _depth_bound(text: str) -> int:
             flow = max(flow, depth)
         elif depth:
             depth -= 1
-    # Each block level needs a deeper indentation (or a `- ` indicator): distinct prefixes bound the depth.
-    block = 2 * len(set(_INDENT.findall(text)))
+    # A nested block collection starts at a strictly greater column than its parent (an "indentless" sequence
+    # as a mapping value shares its key's column, but cannot directly hold another one), and it starts within
+    # the indentation/indicator prefix of its line: so 2 x (longest prefix + 1) bounds the block depth.
+    longest = max((len(p) for p in _PREFIX.findall(text)), default=0)
+    block = 2 * (longest + 1)
     return flow + block + 2
 
 
@@ -77,28 +97,92 @@ def _exact_depth(text: str, limit: int) -> int:
 
 
 def check_nodes(root: Node, limits: Mapping[str, int] | None, text: str | None = None) -> None:
-    """Alias uses in a composed document; raises InputError past the limit. With `text`, a regex first
-    tells whether the text can hold an alias at all, which spares the walk for almost every manifest."""
+    """Alias uses, cycles and the expanded size of a composed document; raises InputError past a limit.
+    With `text`, a regex first tells whether the text can hold an alias at all, which spares the walk for
+    almost every manifest."""
     lim = _limits(limits)
     if text is not None and not _ALIAS.search(text):
         return
-    seen: set[int] = set()
+    max_aliases = lim["maxAliases"]
+    max_expanded = max_aliases * EXPANSION_PER_ALIAS
+    size: dict[int, int] = {}  # id(node) -> expanded size of the tree below it (done nodes only)
+    on_path: set[int] = set()  # nodes whose subtree is being walked: meeting one again is a cycle
     aliases = 0
-    stack = [root]
+    # Iterative post-order walk (no recursion: the depth is bounded, but not by Python's stack).
+    stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            aliases += 1
-            if aliases > lim["maxAliases"]:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            total = 1 + sum(size[id(c)] for c in _children(node))
+            if total > max_expanded:
                 raise InputError(
-                    f"input uses more than {lim['maxAliases']} YAML aliases (spec.limits.maxAliases); "
+                    f"YAML aliases expand to more than {max_expanded} nodes (spec.limits.maxAliases x "
+                    f"{EXPANSION_PER_ALIAS}); an alias bomb is refused instead of expanded"
+                )
+            size[key] = total
+            continue
+        if key in on_path:
+            raise InputError(_mark(node, "a YAML alias refers to a node that contains it (a recursive "
+                                         "structure); Kubernetes objects cannot be recursive"))
+        if key in size:
+            aliases += 1
+            if aliases > max_aliases:
+                raise InputError(
+                    f"input uses more than {max_aliases} YAML aliases (spec.limits.maxAliases); "
                     "an alias bomb is refused instead of expanded"
                 )
             continue
-        seen.add(id(node))
-        if isinstance(node, MappingNode):
-            for k, v in node.value:
-                stack.append(k)
-                stack.append(v)
-        elif isinstance(node, SequenceNode):
-            stack.extend(node.value)
+        children = _children(node)
+        if not children:
+            size[key] = 1
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        # A node met twice among pending siblings is walked once; its second visit counts as an alias.
+        stack.extend((c, False) for c in reversed(children))
+    return
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return node.value
+    return []
+
+
+def _mark(node: Node, message: str) -> str:
+    mark = getattr(node, "start_mark", None)
+    return f"{message} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else message
+
+
+def safe_load(text: str, where: str, limits: Mapping[str, int] | None = None) -> Any:
+    """Parse one YAML document found inside the input (an annotation value, a ConfigMap key, a rendered
+    template) with the same limits as the input: depth, aliases, expansion. Raises InputError naming `where`."""
+    try:
+        check_input(text, limits)
+        try:
+            nodes = list(yaml.compose_all(text, Loader=_Loader))
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise InputError(f"invalid YAML{at}: {' '.join(p for p in (exc.context, exc.problem) if p)}") from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"invalid YAML: {exc}") from None
+        nodes = [n for n in nodes if n is not None]
+        if len(nodes) > 1:
+            raise InputError(f"expected one YAML document, found {len(nodes)}")
+        if not nodes:
+            return None
+        check_nodes(nodes[0], limits, text)
+        loader = _Loader("")
+        try:
+            return loader.construct_document(nodes[0])
+        except yaml.YAMLError as exc:
+            raise InputError(f"invalid YAML: {exc}") from None
+        finally:
+            loader.dispose()
+    except InputError as exc:
+        raise InputError(f"{where}: {exc.message}", field=exc.field) from None
