@@ -364,7 +364,9 @@ def istio_uninject(template: dict, workload_name: str = "") -> dict | None:
             if isinstance(container, dict) and container.get("resources") == {}:
                 container = {k: v for k, v in container.items() if k != "resources"}
             if isinstance(container, dict):
-                spec.setdefault(key, []).append(container)
+                # a user customises the proxy in spec.containers (Istio moves it to initContainers when native)
+                target = "containers" if container.get("name") == "istio-proxy" else key
+                spec.setdefault(target, []).append(container)
     annotations.pop(OVERRIDES, None)
 
     # probes and lifecycle hooks
