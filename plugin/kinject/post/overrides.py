@@ -78,6 +78,8 @@ def reapply_user_containers(merged: dict, original_spec: dict, template_spec: di
             overlay = copy_data(match)
             if overlay.get("image") == AUTO_IMAGE:
                 overlay.pop("image")
+            if overlay.get("resources") == {}:
+                overlay.pop("resources")  # Go writes an empty struct here; merging it would add `resources: {}`
             applied[list_name].append(overlay)
             merge_pod(merged, {"spec": {list_name: [overlay]}})
     return applied
