@@ -1,0 +1,137 @@
+"""`kinject uninject`: remove what kinject injected, exactly (its undo record), or what Istio's webhook injected,
+best effort (reference §5). Workloads that carry no `sidecar.istio.io/status` are left alone, byte for byte.
+
+The report on stderr has Linkerd's `uninject` shape with the namespace, and says how each workload was
+handled. Comments and formatting of the input survive: only the edited spans of the text change.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Iterator
+
+from yaml.nodes import MappingNode, Node
+
+from .. import undo, workloads
+from ..errors import KinjectError
+from ..files import write_atomic
+from ..inputs import Options, read
+from ..pipeline import Source
+from ..yamltext import _CannotEdit, to_data
+from .inject import join_stream
+
+
+@dataclass
+class Result:
+    ref: workloads.ObjectRef
+    status: str  # "uninjected" (exact), "best-effort" (Istio, or edited since injection), "skipped"
+    message: str
+
+
+def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int:
+    try:
+        inputs = read(options)
+        results = uninject_sources(inputs.sources, inputs.namespace)
+    except KinjectError as exc:
+        print(f"kinject: {exc}", file=sys.stderr)
+        return 1
+    if not quiet:
+        for line in report_lines(results):
+            print(line, file=sys.stderr)
+    outputs = [source.editor.apply() for source in inputs.sources]
+    if in_place:
+        for path, source, text in zip(inputs.paths, inputs.sources, outputs):
+            if path is None:
+                sys.stdout.write(text)
+            elif text != source.editor.text:
+                write_atomic(path, text)
+        return 0
+    sys.stdout.write(join_stream(outputs))
+    sys.stdout.flush()
+    return 0
+
+
+def uninject_sources(sources: list[Source], default_namespace: str = "default") -> list[Result]:
+    """Record, in each source's editor, the edits that uninject its workloads."""
+    results = []
+    for source, node, template in _workloads(sources):
+        ref = workloads.object_ref(node)
+        ref = workloads.ObjectRef(ref.api_version, ref.kind, ref.name, ref.namespace or default_namespace)
+        data = to_data(template) if template is not None else None
+        if not isinstance(data, dict):
+            results.append(Result(ref, "skipped", "no pod template"))
+            continue
+        new, result = uninject_template(data, ref)
+        results.append(result)
+        if new is not None:
+            _edit(source, node, template, data, new, ref.kind)
+    return results
+
+
+def uninject_template(template: dict, ref: workloads.ObjectRef) -> tuple[dict | None, Result]:
+    """The pod template without its injection (None when there is nothing to remove) and what was done."""
+    restored = undo.restore(template)
+    if restored is not None:
+        if undo.edited(template):
+            return restored, Result(ref, "best-effort", "uninjected (edited since injection: kinject's record "
+                                                        "applied where it still fits, later edits kept)")
+        return restored, Result(ref, "uninjected", "uninjected")
+    name = _workload_name(ref)
+    istio = undo.istio_uninject(template, name)
+    if istio is not None:
+        return istio, Result(ref, "best-effort", "uninjected (best effort: no kinject record, injected by "
+                                                 "Istio or an older kinject)")
+    return None, Result(ref, "skipped", "skipped: not injected (no sidecar.istio.io/status)")
+
+
+def report_lines(results: list[Result]) -> list[str]:
+    out = []
+    for r in results:
+        out.append(f'{r.ref.kind.lower()} "{r.ref.name}" in namespace "{r.ref.namespace}" {r.message}')
+    if results:
+        done = sum(r.status != "skipped" for r in results)
+        best = sum(r.status == "best-effort" for r in results)
+        out.append(f"{done} uninjected ({best} best effort), {len(results) - done} skipped")
+    return out
+
+
+def _workload_name(ref: workloads.ObjectRef) -> str:
+    return ref.name
+
+
+def _workloads(sources: list[Source]) -> Iterator[tuple[Source, MappingNode, Node | None]]:
+    for source in sources:
+        for obj in source.objects:
+            if not isinstance(obj, MappingNode):
+                continue
+            ref = workloads.object_ref(obj)
+            if workloads.is_workload(ref.api_version, ref.kind):
+                yield source, obj, workloads.pod_template_node(obj, ref.kind)
+            elif workloads.is_list(ref.api_version, ref.kind):
+                for member in workloads.list_members(obj):
+                    if isinstance(member, MappingNode):
+                        mref = workloads.object_ref(member)
+                        if workloads.is_workload(mref.api_version, mref.kind):
+                            yield source, member, workloads.pod_template_node(member, mref.kind)
+
+
+def _edit(source: Source, node: MappingNode, template: Node, old: dict, new: dict, kind: str) -> None:
+    """Same strategy as the pipeline: edit the pod template's nodes in place; if the text does not allow it,
+    rewrite the template (or the whole object) from data."""
+    editor = source.editor
+    before = len(editor.edits)
+    try:
+        editor.edit_node(template, old, new)
+    except _CannotEdit:
+        del editor.edits[before:]
+        if template is node:
+            editor.replace_document_node(node, new)
+        else:
+            whole = to_data(node)
+            target = whole
+            path = workloads.POD_TEMPLATE_PATHS[kind]
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = new
+            editor.replace_document_node(node, whole)
