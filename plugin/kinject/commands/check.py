@@ -1,0 +1,93 @@
+"""`kinject check`: is every workload's sidecar what `kinject inject` would write now? Changes nothing.
+
+Exit 0 when every workload the policy injects carries a current sidecar; exit 1 listing each one that has
+none, a stale one (re-injection would change it: other templates, settings, Istio version, or edits made
+after injection), or that carries a sidecar the policy no longer wants; also exit 1 on errors. For CI and
+the `kinject-check` pre-commit hook.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .. import pipeline, undo
+from ..errors import KinjectError
+from ..inputs import Options
+from .explain import OUTPUTS, analyse, console_for
+
+PROBLEMS = ("missing", "stale", "unwanted", "error")
+
+
+def classify(o: pipeline.Outcome) -> tuple[str, str]:
+    """(state, detail): state is "current", "skipped" (no sidecar and none wanted) or one of PROBLEMS."""
+    has_status = o.before is not None and undo.status_of(o.before) is not None
+    if o.status == "error":
+        return "error", o.message
+    if o.status == "unchanged":
+        return "current", "sidecar current"
+    if o.status == "injected":
+        if not has_status:
+            return "missing", "no sidecar (run kinject inject)"
+        detail = "stale sidecar: re-injection would change it"
+        if undo.edited(o.before):
+            detail += " (the pod was edited after injection)"
+        from .diff import changes, summary_lines
+
+        lines = summary_lines(changes(o.before, o.after))
+        if lines:
+            shown = "; ".join(line[2:] for line in lines[:3])
+            more = f" (+{len(lines) - 3} more)" if len(lines) > 3 else ""
+            detail += f": {shown}{more}"
+        return "stale", detail
+    # skipped by the policy
+    if has_status:
+        reason = o.decision.reason if o.decision else o.message
+        return "unwanted", f"carries a sidecar but the policy skips it ({reason}); run kinject uninject"
+    return "skipped", o.decision.reason if o.decision else o.message
+
+
+def results(report: pipeline.Report) -> list[dict]:
+    out = []
+    for o in report.outcomes:
+        state, detail = classify(o)
+        entry = {"apiVersion": o.ref.api_version, "kind": o.ref.kind, "namespace": o.ref.namespace,
+                 "name": o.ref.name, "state": state, "ok": state not in PROBLEMS, "detail": detail}
+        if o.file:
+            entry["file"] = o.file
+        elif o.source and o.source not in ("stdin", "items"):
+            entry["file"] = {"path": o.source}
+        out.append(entry)
+    return out
+
+
+def run(options: Options, *, output: str = "table") -> int:
+    if output not in OUTPUTS:
+        print(f"kinject: --output must be one of {', '.join(OUTPUTS)}, got {output!r}", file=sys.stderr)
+        return 2
+    try:
+        analysis = analyse(options)
+    except KinjectError as exc:
+        print(f"kinject: {exc}", file=sys.stderr)
+        return 1
+    rows = results(analysis.report)
+    failed = [r for r in rows if not r["ok"]]
+    if output == "json":
+        sys.stdout.write(json.dumps({"ok": not failed, "workloads": rows}, indent=2) + "\n")
+        return 1 if failed else 0
+    from rich.markup import escape
+
+    console = console_for(sys.stdout)
+    for r in failed:
+        where = f" ({r['file']['path']})" if r.get("file") else ""
+        console.print(f"[red]✗[/] {r['kind']} {r['namespace']}/{r['name']}{escape(where)}: {escape(r['detail'])}",
+                      soft_wrap=True)
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("current", "skipped", *PROBLEMS)}
+    summary = (f"{counts['current']} current, {counts['missing']} missing, {counts['stale']} stale, "
+               f"{counts['unwanted']} unwanted, {counts['error']} errors, {counts['skipped']} not injected")
+    if failed:
+        console.print(f"kinject check failed: {summary}", soft_wrap=True)
+    else:
+        console.print(f"[green]✓[/] every sidecar is current: {summary}", soft_wrap=True)
+    console.file.flush()
+    return 1 if failed else 0
