@@ -86,6 +86,26 @@ def _redirect_proxy_patch(patch: dict, template_spec: dict) -> dict:
     return {**patch, "spec": spec}
 
 
+_NAMED_LISTS = ("initContainers", "containers", "volumes", "imagePullSecrets")
+
+
+def _skeleton(patch: dict) -> dict:
+    """The part of a template result the template pod needs: item names (and directives) of the lists the
+    status annotation and the override detection read. Much cheaper to merge than the whole patch."""
+    spec = patch.get("spec")
+    if not isinstance(spec, dict):
+        return {"spec": {}}
+    out: dict = {"$patch": spec["$patch"]} if "$patch" in spec else {}
+    for key in _NAMED_LISTS:
+        items = spec.get(key)
+        if isinstance(items, list):
+            out[key] = [{k: v for k, v in item.items() if k in ("name", "$patch")}
+                        for item in items if isinstance(item, dict)]
+        elif key in spec:
+            out[key] = items
+    return {"spec": out}
+
+
 def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
                namespace_annotations: dict[str, str] | None = None) -> InjectOutcome:
     annotations = (pod.metadata or {}).get("annotations") or {}
@@ -118,13 +138,13 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
     merged = {"metadata": metadata, "spec": spec}
     template_pod: dict = {"metadata": {}, "spec": {}}
     for name in names:
-        patch = RENDER_CACHE.render(name, profile, data_for(name in profile.user_templates))
+        patch, plain = RENDER_CACHE.render_owned(name, profile, data_for(name in profile.user_templates))
         if native_move:
             patch = _redirect_proxy_patch(patch, template_pod["spec"])
-        merge_pod(template_pod, patch)
+        merge_pod(template_pod, _skeleton(patch), owned=True)
         if native_move and find(PROXY, template_pod["spec"].get("initContainers")) is not None:
             move_proxy_to_init(merged["spec"])
-        merge_pod(merged, patch)
+        merge_pod(merged, patch, owned=plain)
 
     applied = reapply_user_containers(merged, original_spec, template_pod["spec"], status,
                                       existing_overrides)

@@ -37,6 +37,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import TemplateError
+from .merge import is_plain
 from .profile import Profile
 from .template_data import UNUSED_BY_TEMPLATE, TemplateData
 
@@ -228,8 +229,9 @@ def _check_tree(name: str, root: Any) -> None:
 
 # ---------------------------------------------------------------------------------------------- render cache
 
-def _placeholder_paths(node: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
-    found: list[tuple[tuple, str]] = []
+def _placeholder_paths(node: Any, path: tuple = ()) -> list[tuple[tuple, str, str | None]]:
+    """(path, text, field if the whole string is one placeholder) for every string holding a placeholder."""
+    found: list[tuple[tuple, str, str | None]] = []
     if isinstance(node, dict):
         for key, value in node.items():
             if isinstance(key, str) and _PLACEHOLDER.search(key):
@@ -239,7 +241,8 @@ def _placeholder_paths(node: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
         for index, value in enumerate(node):
             found.extend(_placeholder_paths(value, path + (index,)))
     elif isinstance(node, str) and _PLACEHOLDER.search(node):
-        found.append((path, node))
+        whole = _PLACEHOLDER.fullmatch(node)
+        found.append((path, node, whole.group(1) if whole else None))
     return found
 
 
@@ -248,7 +251,7 @@ class RenderCache:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self._entries: dict[tuple, tuple[bytes, list[tuple[tuple, str]]]] = {}
+        self._entries: dict[tuple, tuple[bytes, list, bool]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -257,51 +260,56 @@ class RenderCache:
         self.hits = self.misses = 0
 
     def render(self, name: str, profile: Profile, data: TemplateData, *, use_cache: bool = True) -> dict:
+        """A fresh partial Pod (the caller owns it)."""
+        return self.render_owned(name, profile, data, use_cache=use_cache)[0]
+
+    def render_owned(self, name: str, profile: Profile, data: TemplateData, *,
+                     use_cache: bool = True) -> tuple[dict, bool]:
+        """(fresh partial Pod, plain): `plain` means no None values and no `$patch` directives, so the caller
+        may merge it without copying (merge_pod(..., owned=True))."""
         if name not in profile.templates:
             raise TemplateError(f"requested template {name!r} not found; have "
                                 f"{', '.join(sorted(profile.templates))}")
         sandboxed = name in profile.user_templates
         source = profile.templates[name]
         if sandboxed:
-            context = {"values": profile.values, "mesh": profile.mesh, **data.shared, "id": data.identity,
-                       "pod": data.pod}
-            if not use_cache:
-                return parse_patch(name, render_text(name, source, context, True))
-            key = (name, profile.key, _json_key({**data.shared, "id": data.identity, "pod": data.pod}))
-            entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                parsed = parse_patch(name, render_text(name, source, context, True))
-                entry = (marshal.dumps(parsed), [])
-                self._store(key, entry)
-            else:
-                self.hits += 1
-            return marshal.loads(entry[0])
-
-        unused = UNUSED_BY_TEMPLATE.get(name)
-        shared = {k: v for k, v in data.shared.items() if k not in unused} if unused else data.shared
+            shared: dict = {**data.shared, "id": data.identity, "pod": data.pod}
+            identity: dict[str, str] = {}
+        else:
+            unused = UNUSED_BY_TEMPLATE.get(name)
+            shared = {k: v for k, v in data.shared.items() if k not in unused} if unused else data.shared
+            identity = data.identity
         if not use_cache:
-            context = {"values": profile.values, "mesh": profile.mesh, **shared, "id": data.identity}
-            return parse_patch(name, render_text(name, source, context, False))
-        key = (name, profile.key, _json_key(shared))
+            context = {"values": profile.values, "mesh": profile.mesh, **shared}
+            if not sandboxed:
+                context["id"] = identity
+            parsed = parse_patch(name, render_text(name, source, context, sandboxed))
+            return parsed, is_plain(parsed)
+
+        if sandboxed:
+            key = (name, profile.key, _json_key(shared))
+        else:
+            # The built-in data is a function of data.key, the profile and container_names (template_data.py).
+            key = (name, profile.key, data.key, tuple(shared.get("container_names") or ()))
         entry = self._entries.get(key)
         if entry is None:
             self.misses += 1
-            placeholders = {field: placeholder(field) for field in data.identity}
-            context = {"values": profile.values, "mesh": profile.mesh, **shared, "id": placeholders}
-            parsed = parse_patch(name, render_text(name, source, context, False))
-            entry = (marshal.dumps(parsed), _placeholder_paths(parsed))
+            context = {"values": profile.values, "mesh": profile.mesh, **shared}
+            if not sandboxed:
+                context["id"] = {field: placeholder(field) for field in identity}
+            parsed = parse_patch(name, render_text(name, source, context, sandboxed))
+            entry = (marshal.dumps(parsed), _placeholder_paths(parsed) if not sandboxed else [], is_plain(parsed))
             self._store(key, entry)
         else:
             self.hits += 1
         result = marshal.loads(entry[0])
-        identity = data.identity
-        for path, text in entry[1]:
+        for path, text, whole_field in entry[1]:
             parent = result
             for step in path[:-1]:
                 parent = parent[step]
-            parent[path[-1]] = _PLACEHOLDER.sub(lambda m: identity[m.group(1)], text)
-        return result
+            parent[path[-1]] = (identity[whole_field] if whole_field
+                                else _PLACEHOLDER.sub(lambda m: identity[m.group(1)], text))
+        return result, entry[2]
 
     def _store(self, key: tuple, entry: tuple) -> None:
         if len(self._entries) >= self.size:

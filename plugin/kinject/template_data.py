@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .identity import app_container_names, workload_identity
@@ -67,6 +68,8 @@ class TemplateData:
     shared: dict[str, Any]
     identity: dict[str, str]
     pod: dict[str, Any]
+    # What `shared` is a function of, besides the profile and `container_names` (the built-in cache key).
+    key: tuple = ()
 
 
 def native_for_pod(profile: Profile, annotations: dict) -> bool:
@@ -177,11 +180,44 @@ def openshift_ids(namespace_annotations: dict | None) -> tuple[int, int] | None:
 
 def build_template_data(profile: Profile, workload: Workload, metadata: dict, spec: dict, *,
                         namespace_annotations: dict | None = None, user_template: bool = False) -> TemplateData:
+    annotations = metadata.get("annotations") or {}
+    labels = metadata.get("labels") or {}
+    relevant = tuple(sorted((k, v) for k, v in annotations.items() if k in TEMPLATE_ANNOTATIONS))
+    uid, gid = 1337, 1337
+    if profile.openshift:
+        ids = openshift_ids(namespace_annotations)
+        if ids:
+            uid, gid = ids
+    base_settings, base_shared = _pod_settings(profile, relevant, uid, gid)
+
+    apps = app_container_names(spec)
+    identity = workload_identity(workload, metadata, spec, otel=base_settings["otel"])
+    flags = {
+        "has_app_containers": bool(apps),
+        "set_default_container": bool(apps) and "kubectl.kubernetes.io/default-container" not in annotations,
+        "set_default_logs_container": bool(apps) and "kubectl.kubernetes.io/default-logs-container" not in annotations,
+        "has_workload_name": bool(identity["workload_name"]),
+        "has_owner": bool(identity["owner"]),
+    }
+    shared = {**base_shared, "s": {**base_settings, **flags},
+              "container_names": [str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, dict)]}
+    if user_template:
+        shared["annotations"] = annotations
+        shared["labels"] = labels
+        shared["workload"] = {"name": workload.name, "namespace": workload.namespace, "kind": workload.kind,
+                              "api_version": workload.api_version}
+    return TemplateData(shared=shared, identity=identity, pod={"metadata": metadata, "spec": spec},
+                        key=(relevant, uid, gid, tuple(flags.values())))
+
+
+@lru_cache(maxsize=1024)
+def _pod_settings(profile: Profile, relevant: tuple, uid: int, gid: int) -> tuple[dict, dict]:
+    """Everything the built-in templates derive from the profile, the template-relevant annotations and the
+    uid/gid: the same for every workload with the same inputs, so it is computed once (treat as read-only)."""
     values, mesh = profile.values, profile.mesh
     g = values["global"]
     proxy_values = g["proxy"]
-    annotations = metadata.get("annotations") or {}
-    labels = metadata.get("labels") or {}
+    annotations = dict(relevant)
     pc = effective_proxy_config(mesh.get("defaultConfig") or {}, annotations)
     native = native_for_pod(profile, annotations)
 
@@ -189,12 +225,6 @@ def build_template_data(profile: Profile, workload: Workload, metadata: dict, sp
     tproxy = interception == "TPROXY"
     status_port = _go_sprint(_ann(annotations, ANN_STATUS_PORT, proxy_values.get("statusPort")))
     cni = bool(values.get("pilot", {}).get("cni", {}).get("enabled"))
-
-    uid, gid = 1337, 1337
-    if profile.openshift:
-        ids = openshift_ids(namespace_annotations)
-        if ids:
-            uid, gid = ids
 
     image_type_pc = (pc.get("image") or {}).get("imageType") if isinstance(pc.get("image"), dict) else None
     proxy_image_name = annotations.get(ANN_PROXY_IMAGE) or ""
@@ -322,7 +352,6 @@ def build_template_data(profile: Profile, workload: Workload, metadata: dict, sp
     user_volumes = _json_map(annotations.get("sidecar.istio.io/userVolume"))
     user_mounts = _json_map(annotations.get("sidecar.istio.io/userVolumeMount"))
     otel = _otel_enabled(mesh)
-    apps = app_container_names(spec)
     trust_domain = mesh.get("trustDomain") or g.get("trustDomain") or ""
     settings = {
         "native": native,
@@ -357,16 +386,8 @@ def build_template_data(profile: Profile, workload: Workload, metadata: dict, sp
         "otel": otel,
         "cluster_trust_bundle": str((values.get("pilot", {}).get("env") or {})
                                     .get("ENABLE_CLUSTER_TRUST_BUNDLE_API", "")).lower() == "true",
-        "has_app_containers": bool(apps),
-        "set_default_container": bool(apps) and "kubectl.kubernetes.io/default-container" not in annotations,
-        "set_default_logs_container": bool(apps) and "kubectl.kubernetes.io/default-logs-container" not in annotations,
     }
-    identity = workload_identity(workload, metadata, spec, otel=otel)
-    settings["has_workload_name"] = bool(identity["workload_name"])
-    settings["has_owner"] = bool(identity["owner"])
-
     shared: dict[str, Any] = {
-        "s": settings,
         "revision": profile.revision,
         "native_sidecars": native,
         "proxy_image": proxy_image,
@@ -377,16 +398,9 @@ def build_template_data(profile: Profile, workload: Workload, metadata: dict, sp
             "localhost" if (mesh.get("inboundTrafficPolicy") or {}).get("mode") == "LOCALHOST" else "passthrough",
         "compliance_policy": profile.compliance_policy,
         "proxy_config": pc,
-        "container_names": [str(c.get("name")) for c in spec.get("containers") or [] if isinstance(c, dict)],
+        "annotations": annotations,
     }
-    if user_template:
-        shared["annotations"] = annotations
-        shared["labels"] = labels
-        shared["workload"] = {"name": workload.name, "namespace": workload.namespace, "kind": workload.kind,
-                              "api_version": workload.api_version}
-    else:
-        shared["annotations"] = {k: v for k, v in annotations.items() if k in TEMPLATE_ANNOTATIONS}
-    return TemplateData(shared=shared, identity=identity, pod={"metadata": metadata, "spec": spec})
+    return settings, shared
 
 
 def _json_map(text: str | None) -> dict:
