@@ -27,7 +27,6 @@ import re
 import secrets
 import signal
 import threading
-import time
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Iterator
@@ -124,9 +123,8 @@ def builtin_environment() -> jinja2.Environment:
 @lru_cache(maxsize=1)
 def sandbox_environment() -> jinja2.Environment:
     env = _UserSandbox(**_COMMON_OPTIONS)
-    env.globals = {"range": _budgeted_range, "dict": dict, "lipsum": None, "cycler": None, "joiner": None,
-                   "namespace": jinja2.utils.Namespace}
-    env.globals.pop("lipsum")
+    # Only data-building helpers: no lipsum/cycler/joiner, and `range` counts against the loop budget.
+    env.globals = {"range": _budgeted_range, "dict": dict, "namespace": jinja2.utils.Namespace}
     return env
 
 
