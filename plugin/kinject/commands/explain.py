@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from yaml.nodes import MappingNode
 
-from .. import pipeline, undo
+from .. import pipeline, undo, workloads
 from ..config import ClusterConfig, build_profiles, is_cluster_configmap
 from ..errors import KinjectError
 from ..inputs import Inputs, Options, read
@@ -28,6 +28,7 @@ class Analysis:
     inputs: Inputs
     report: pipeline.Report
     profiles: Any  # config.Profiles, or None when the config could not be built
+    templates: list[Any]  # the pod template data of each outcome (also for errors, where outcome.before is None)
 
 
 def analyse(options: Options) -> Analysis:
@@ -39,7 +40,28 @@ def analyse(options: Options) -> Analysis:
         profiles = build_profiles(inputs.config, _cluster(inputs))
     except KinjectError:
         profiles = None
-    return Analysis(inputs, report, profiles)
+    templates: list[Any] = [to_data(t) if t is not None else None for _, _, t in workload_nodes(inputs.sources)]
+    if len(templates) != len(report.outcomes):  # cannot happen today; never pair the wrong ones
+        templates = [o.before for o in report.outcomes]
+    return Analysis(inputs, report, profiles, templates)
+
+
+def workload_nodes(sources: list) -> Iterator[tuple[Any, MappingNode, Any]]:
+    """(source, object node, pod template node or None) of every workload, List members included, in the
+    order the pipeline reports them."""
+    for source in sources:
+        for obj in source.objects:
+            if not isinstance(obj, MappingNode):
+                continue
+            ref = workloads.object_ref(obj)
+            if workloads.is_workload(ref.api_version, ref.kind):
+                yield source, obj, workloads.pod_template_node(obj, ref.kind)
+            elif workloads.is_list(ref.api_version, ref.kind):
+                for member in workloads.list_members(obj):
+                    if isinstance(member, MappingNode):
+                        mref = workloads.object_ref(member)
+                        if workloads.is_workload(mref.api_version, mref.kind):
+                            yield source, member, workloads.pod_template_node(member, mref.kind)
 
 
 def _cluster(inputs: Inputs) -> ClusterConfig:
@@ -72,11 +94,13 @@ def sidecar_state(outcome: pipeline.Outcome) -> str:
     return "present" if has_status else "absent"
 
 
-def templates_for(outcome: pipeline.Outcome, profiles: Any) -> list[str]:
+def templates_for(outcome: pipeline.Outcome, profiles: Any, template: Any = None) -> list[str]:
     if outcome.decision is None or not outcome.decision.inject or profiles is None:
         return []
     profile = profiles.profiles.get(outcome.decision.revision)
-    annotations = ((outcome.before or {}).get("metadata") or {}).get("annotations") or {}
+    template = template if isinstance(template, dict) else outcome.before or {}
+    meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+    annotations = meta.get("annotations") or {}
     requested = annotations.get(TEMPLATES_ANNOTATION) if isinstance(annotations, dict) else None
     if requested:
         return [n.strip() for n in str(requested).split(",") if n.strip()]
@@ -85,7 +109,7 @@ def templates_for(outcome: pipeline.Outcome, profiles: Any) -> list[str]:
 
 def entries(analysis: Analysis) -> list[dict]:
     out = []
-    for o in analysis.report.outcomes:
+    for o, template in zip(analysis.report.outcomes, analysis.templates):
         d = o.decision
         if o.status == "error":
             decision = "error"
@@ -103,7 +127,7 @@ def entries(analysis: Analysis) -> list[dict]:
             "reason": "; ".join(reasons),
             "reasons": reasons,
             "revision": d.revision if d is not None and d.inject else None,
-            "templates": templates_for(o, analysis.profiles),
+            "templates": templates_for(o, analysis.profiles, template),
             "sidecar": sidecar_state(o),
         }
         if o.file:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Iterator
-
 from yaml.nodes import MappingNode, Node
 
 from .. import undo, workloads
@@ -19,6 +17,7 @@ from ..files import write_atomic
 from ..inputs import Options, read
 from ..pipeline import Source
 from ..yamltext import _CannotEdit, to_data
+from .explain import workload_nodes
 from .inject import join_stream
 
 
@@ -55,7 +54,7 @@ def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int
 def uninject_sources(sources: list[Source], default_namespace: str = "default") -> list[Result]:
     """Record, in each source's editor, the edits that uninject its workloads."""
     results = []
-    for source, node, template in _workloads(sources):
+    for source, node, template in workload_nodes(sources):
         ref = workloads.object_ref(node)
         ref = workloads.ObjectRef(ref.api_version, ref.kind, ref.name, ref.namespace or default_namespace)
         data = to_data(template) if template is not None else None
@@ -86,34 +85,21 @@ def uninject_template(template: dict, ref: workloads.ObjectRef) -> tuple[dict | 
 
 
 def report_lines(results: list[Result]) -> list[str]:
-    out = []
+    out = [""]  # Linkerd's shape: blank lines around the report, so it stands apart from YAML on a terminal
     for r in results:
         out.append(f'{r.ref.kind.lower()} "{r.ref.name}" in namespace "{r.ref.namespace}" {r.message}')
     if results:
         done = sum(r.status != "skipped" for r in results)
         best = sum(r.status == "best-effort" for r in results)
         out.append(f"{done} uninjected ({best} best effort), {len(results) - done} skipped")
+    else:
+        out.append("no workloads in the input")
+    out.append("")
     return out
 
 
 def _workload_name(ref: workloads.ObjectRef) -> str:
     return ref.name
-
-
-def _workloads(sources: list[Source]) -> Iterator[tuple[Source, MappingNode, Node | None]]:
-    for source in sources:
-        for obj in source.objects:
-            if not isinstance(obj, MappingNode):
-                continue
-            ref = workloads.object_ref(obj)
-            if workloads.is_workload(ref.api_version, ref.kind):
-                yield source, obj, workloads.pod_template_node(obj, ref.kind)
-            elif workloads.is_list(ref.api_version, ref.kind):
-                for member in workloads.list_members(obj):
-                    if isinstance(member, MappingNode):
-                        mref = workloads.object_ref(member)
-                        if workloads.is_workload(mref.api_version, mref.kind):
-                            yield source, member, workloads.pod_template_node(member, mref.kind)
 
 
 def _edit(source: Source, node: MappingNode, template: Node, old: dict, new: dict, kind: str) -> None:
