@@ -255,6 +255,7 @@ def run(args: argparse.Namespace) -> dict:
     kinject = find_kinject(args.kinject)
     kubectl = None if args.no_kubectl else find_kubectl(args.kubectl)
     info = machine()
+    info["load_average_start"] = os.getloadavg()[0]
     if kubectl:
         info["kubectl"] = kubectl_version(kubectl)
     results = {"machine": info, "sizes": args.sizes, "runs": args.runs, "python": None, "results": [],
@@ -275,6 +276,7 @@ def run(args: argparse.Namespace) -> dict:
     results["python"] = summarise(samples, warm)
     log(f"python -c pass: {results['python'].get('median_s', 0) * 1000:.1f} ms")
 
+    gave_up: dict[str, str] = {}  # commands not run at larger N, and why
     for n in args.sizes:
         paths = generate.write(n, work)
         rl_text = paths["rl"].read_text()
@@ -296,6 +298,8 @@ def run(args: argparse.Namespace) -> dict:
                                            "reason": f"N > --ruamel-max {args.ruamel_max} (too slow)"}
             elif name == "kubectl" and n > args.kubectl_max:
                 entry["commands"][name] = {"status": "skipped", "reason": f"N > --kubectl-max {args.kubectl_max}"}
+            elif name in gave_up:
+                entry["commands"][name] = {"status": "skipped", "reason": gave_up[name]}
             else:
                 active[name] = argvs[name]
         runs = runs_for(n, args.runs)
@@ -308,8 +312,9 @@ def run(args: argparse.Namespace) -> dict:
                 rss_samples[name].append(measure(argv, stdin, work / f"{name}-{n}.out", args.timeout))
         for r in range(runs):
             for name, (argv, stdin) in active.items():
-                if samples[name] and "error" in samples[name][-1]:
-                    continue  # a failing or timed-out command is not retried
+                if samples[name] and ("error" in samples[name][-1]
+                                      or samples[name][0]["time_s"] > args.no_repeat_after):
+                    continue  # a failing or timed-out command is not retried; a very slow one not repeated
                 s = measure(argv, stdin, work / f"{name}-{n}.out", args.timeout, rss=not small)
                 samples[name].append(s)
                 if r == 0 and name == "fn" and "error" not in s:
@@ -319,9 +324,17 @@ def run(args: argparse.Namespace) -> dict:
                        + (f", {s['rss_kb'] / 1024:.0f} MiB" if "rss_kb" in s else "")))
         for name in active:
             entry["commands"][name] = summarise(samples[name], rss_samples[name])
+            c = entry["commands"][name]
+            if c["status"] == "failed":
+                gave_up[name] = f"failed or timed out at N={n}"
+            nxt = [m for m in args.sizes if m > n]
+            if c["status"] == "ok" and nxt and c["median_s"] * nxt[0] / n > args.timeout:
+                gave_up[name] = (f"{c['median_s']:.0f} s at N={n} predicts more than the {args.timeout:.0f} s "
+                                 "timeout (even if linear)")
         entry["ratios"] = ratios(entry, results["python"])
         results["results"].append(entry)
     results["targets"] = targets(results)
+    info["load_average_end"] = os.getloadavg()[0]
     return results
 
 
@@ -468,6 +481,9 @@ def machine_line(info: dict) -> str:
     if info.get("kubectl"):
         parts.append(f"kubectl {info['kubectl']}")
     parts += [f"kinject {info.get('kinject_commit') or '?'}", info.get("date", "")]
+    if "load_average_start" in info:
+        parts.append(f"load average {info['load_average_start']:.1f} at start, "
+                     f"{info.get('load_average_end', float('nan')):.1f} at end")
     return ", ".join(p for p in parts if p)
 
 
@@ -522,7 +538,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kubectl", help="kubectl binary (default: .tools/bin/kubectl, then PATH; 'none' to skip)")
     ap.add_argument("--no-kubectl", action="store_true")
     ap.add_argument("--kinject", help="kinject executable (default: the one beside this Python)")
-    ap.add_argument("--timeout", type=float, default=900, help="per process, seconds")
+    ap.add_argument("--timeout", type=float, default=600,
+                    help="per process, seconds; a command that fails or times out is skipped at larger N")
+    ap.add_argument("--no-repeat-after", type=float, default=60,
+                    help="a command whose first run takes longer (s) is not repeated at that N")
     ap.add_argument("--work", type=Path, default=HERE / "out" / "work", help="generated bundles and outputs")
     ap.add_argument("--json", type=Path, default=HERE / "out" / "results.json")
     ap.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmark.md")
