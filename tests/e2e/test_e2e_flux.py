@@ -29,7 +29,7 @@ def test_render_several_overlays_and_pipe_mode(repo_copy: Path, tmp_path: Path) 
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: payments\nspec:\n  selector:\n"
         "    matchLabels: {app: payments}\n  template:\n    metadata:\n      labels: {app: payments}\n"
         "    spec:\n      containers:\n      - {name: api, image: 'ghcr.io/example/payments:1.0.0'}\n")
-    env = host_env("kustomize", KINJECT_PIPE="1", KINJECT_ARGS="--namespace-labels=istio-injection=enabled")
+    env = host_env("kustomize", KINJECT_PIPE="1", KINJECT_ARGS="--namespace=payments --namespace-labels=istio-injection=enabled")
     ok(sh(f"plugin/flux/render.sh rendered kustomize/base {app}", cwd=repo_copy, env=env))
     assert_injected(docs((repo_copy / "rendered" / "kustomize-base.yaml").read_text()), "frontend")
     name = str(app).strip("/").replace("/", "-") + ".yaml"

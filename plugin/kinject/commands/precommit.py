@@ -1,12 +1,16 @@
-"""The `kinject-inject` pre-commit hook: inject sidecars in place and fail when a file changed.
+"""The pre-commit hooks `kinject-inject` and `kinject-check`.
 
 pre-commit's contract is "exit non-zero on failure or modify files", and it only notices modifications of
-tracked files, so the hook decides itself: it snapshots the files it is given, runs
+tracked files, so the inject hook decides itself: it snapshots the files it is given, runs
 `kinject inject --in-place` over all of them at once (so the Namespace objects among all the files decide
 injection), and returns 1 when any byte changed, listing the files. The user reviews and re-stages.
 
-Run as `python -m kinject.commands.precommit [KINJECT INJECT OPTIONS] FILE...` (the hook's entry), or through
-`run_inject_hook(files)`.
+`types: [yaml]` hands the hooks every YAML file (values.yaml, CI workflows, ...): files whose documents are not
+all Kubernetes objects (apiVersion + kind) are skipped. Files that are not valid YAML are still passed on, so a
+broken manifest fails loudly.
+
+Run as `python -m kinject.commands.precommit [inject|check] [KINJECT OPTIONS] FILE...` (the hooks' entries),
+or through `run_inject_hook(files)` / `run_check_hook(files)`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 from kinject.commands.install import kinject_command
 
@@ -25,8 +31,25 @@ def _snapshot(paths: list[Path]) -> dict[Path, bytes | None]:
     return {p: (p.read_bytes() if p.is_file() else None) for p in paths}
 
 
+def is_manifest_file(path: str) -> bool:
+    """False for YAML files that are not Kubernetes manifests (no document with both apiVersion and kind, or a
+    document without them); True for manifests and for files that do not parse (kinject reports those)."""
+    try:
+        with open(path, "rb") as fh:
+            docs = [d for d in yaml.load_all(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                    if d is not None]
+    except (OSError, yaml.YAMLError, ValueError):
+        return True
+    return bool(docs) and all(isinstance(d, dict) and "apiVersion" in d and "kind" in d for d in docs)
+
+
+def manifest_files(files: list[str]) -> list[str]:
+    return [f for f in files if is_manifest_file(f)]
+
+
 def run_inject_hook(files: list[str], extra_args: list[str] | None = None) -> int:
     """Inject in place into `files`; return 0 when nothing changed, 1 when a file changed or kinject failed."""
+    files = manifest_files(files)
     if not files:
         return 0
     paths = [Path(f) for f in files]
@@ -44,6 +67,14 @@ def run_inject_hook(files: list[str], extra_args: list[str] | None = None) -> in
         print(f"kinject-inject: {len(changed)} file(s) changed; review and `git add` them", file=sys.stderr)
         return 1
     return 0
+
+
+def run_check_hook(files: list[str], extra_args: list[str] | None = None) -> int:
+    """`kinject check` over the manifest files among `files` (changes nothing); its exit code."""
+    files = manifest_files(files)
+    if not files:
+        return 0
+    return subprocess.run([*kinject_command(), "check", *(extra_args or []), *files], check=False).returncode
 
 
 def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -68,8 +99,12 @@ def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options, files = split_args(list(sys.argv[1:] if argv is None else argv))
-    return run_inject_hook(files, options)
+    args = list(sys.argv[1:] if argv is None else argv)
+    hook = run_inject_hook
+    if args and args[0] in ("inject", "check"):
+        hook = run_check_hook if args.pop(0) == "check" else run_inject_hook
+    options, files = split_args(args)
+    return hook(files, options)
 
 
 if __name__ == "__main__":
