@@ -440,3 +440,12 @@ def test_bad_output_format(bundle_file):
 def test_missing_file_is_one_clear_line(tmp_path):
     proc = kinject("explain", str(tmp_path / "nope.yaml"))
     assert proc.returncode == 1 and "cannot read" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_skipped_workload_that_carries_a_sidecar(bundle_file):
+    injected = kinject("inject", "-q", str(bundle_file)).stdout
+    opted_out = injected.replace("        version: v2\n", "        version: v2\n        sidecar.istio.io/inject: \"false\"\n", 1)
+    assert opted_out != injected
+    rows = by_name(json.loads(kinject("explain", "-o", "json", "-", stdin=opted_out).stdout))
+    assert rows["Deployment/frontend"]["decision"] == "skip"
+    assert rows["Deployment/frontend"]["sidecar"] == "present"

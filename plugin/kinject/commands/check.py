@@ -19,9 +19,11 @@ from .explain import OUTPUTS, analyse, console_for
 PROBLEMS = ("missing", "stale", "unwanted", "error")
 
 
-def classify(o: pipeline.Outcome) -> tuple[str, str]:
-    """(state, detail): state is "current", "skipped" (no sidecar and none wanted) or one of PROBLEMS."""
-    has_status = o.before is not None and undo.status_of(o.before) is not None
+def classify(o: pipeline.Outcome, template: dict | None = None) -> tuple[str, str]:
+    """(state, detail): state is "current", "skipped" (no sidecar and none wanted) or one of PROBLEMS.
+    `template` is the workload's pod template (outcome.before is only set for injected workloads)."""
+    template = template if isinstance(template, dict) else o.before
+    has_status = template is not None and undo.status_of(template) is not None
     if o.status == "error":
         return "error", o.message
     if o.status == "unchanged":
@@ -47,10 +49,10 @@ def classify(o: pipeline.Outcome) -> tuple[str, str]:
     return "skipped", o.decision.reason if o.decision else o.message
 
 
-def results(report: pipeline.Report) -> list[dict]:
+def results(report: pipeline.Report, templates: list | None = None) -> list[dict]:
     out = []
-    for o in report.outcomes:
-        state, detail = classify(o)
+    for o, template in zip(report.outcomes, templates or [None] * len(report.outcomes)):
+        state, detail = classify(o, template)
         entry = {"apiVersion": o.ref.api_version, "kind": o.ref.kind, "namespace": o.ref.namespace,
                  "name": o.ref.name, "state": state, "ok": state not in PROBLEMS, "detail": detail}
         if o.file:
@@ -70,7 +72,7 @@ def run(options: Options, *, output: str = "table") -> int:
     except KinjectError as exc:
         print(f"kinject: {exc}", file=sys.stderr)
         return 1
-    rows = results(analysis.report)
+    rows = results(analysis.report, analysis.templates)
     failed = [r for r in rows if not r["ok"]]
     if output == "json":
         sys.stdout.write(json.dumps({"ok": not failed, "workloads": rows}, indent=2) + "\n")

@@ -82,10 +82,10 @@ def _cluster(inputs: Inputs) -> ClusterConfig:
     return cluster
 
 
-def sidecar_state(outcome: pipeline.Outcome) -> str:
+def sidecar_state(outcome: pipeline.Outcome, template: Any = None) -> str:
     """"absent", "current" (re-injection changes nothing), "stale" (it would), or "present" (not re-rendered:
     the workload is skipped or in error)."""
-    template = outcome.before if outcome.before is not None else None
+    template = template if isinstance(template, dict) else outcome.before
     has_status = template is not None and undo.status_of(template) is not None
     if outcome.status == "unchanged":
         return "current"
@@ -128,7 +128,7 @@ def entries(analysis: Analysis) -> list[dict]:
             "reasons": reasons,
             "revision": d.revision if d is not None and d.inject else None,
             "templates": templates_for(o, analysis.profiles, template),
-            "sidecar": sidecar_state(o),
+            "sidecar": sidecar_state(o, template),
         }
         if o.file:
             entry["file"] = o.file
