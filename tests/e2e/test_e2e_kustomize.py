@@ -7,10 +7,15 @@ import re
 from pathlib import Path
 
 from tests.e2e import commands
-from tests.e2e.helpers import assert_injected, assert_no_bookkeeping, docs, find, injected, ok, sh
+from tests.e2e.helpers import assert_injected, assert_no_bookkeeping, docs, find, injected, ok, pod_spec, sh
 from tests.tools import host_env
 
 APPS = ("frontend", "cart")
+
+
+def proxy(obj: dict) -> dict:
+    spec = pod_spec(obj)
+    return next(c for c in (spec.get("initContainers") or []) + spec["containers"] if c["name"] == "istio-proxy")
 
 
 def test_build_base_injects(repo_copy: Path) -> None:
@@ -21,6 +26,9 @@ def test_build_base_injects(repo_copy: Path) -> None:
     assert {o["kind"] for o in objs} == {"Namespace", "Service", "Deployment"}  # the config is not emitted
     assert all(o["metadata"].get("namespace") == "shop" for o in objs if o["kind"] != "Namespace")
     assert_no_bookkeeping(out)
+    # the function config (kinject.yaml spec.values) and the per-workload annotation are both honoured
+    assert proxy(find(objs, "Deployment", "frontend"))["resources"]["requests"] == {"cpu": "100m", "memory": "128Mi"}
+    assert proxy(find(objs, "Deployment", "cart"))["resources"]["requests"]["cpu"] == "50m"
 
 
 def test_build_from_another_cwd(repo_copy: Path, tmp_path: Path) -> None:
