@@ -110,7 +110,9 @@ def measure(argv: list[str], stdin: Path | None, stdout: Path, timeout: float, r
         elapsed = time.perf_counter() - t0
         timer.cancel()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    result = {"time_s": elapsed, "rc": proc.returncode}
+    # CPU time (user + sys) of the process and what it waited for: far less sensitive than wall time to other
+    # load on the machine (kubectl, multi-threaded, can use more CPU than wall time).
+    result = {"time_s": elapsed, "cpu_s": usage.ru_utime + usage.ru_stime, "rc": proc.returncode}
     if rss and TIME_BIN:
         try:
             result["rss_kb"] = int(rss_path.read_text().strip().splitlines()[-1])
@@ -131,7 +133,9 @@ def summarise(samples: list[dict], rss_samples: list[dict] = ()) -> dict:
         return {"status": "failed", "error": samples[-1]["error"], "runs": len(samples)}
     times = [s["time_s"] for s in ok]
     rss = [s["rss_kb"] for s in [*ok, *rss_samples] if "rss_kb" in s and "error" not in s]
+    cpu = [s["cpu_s"] for s in ok]
     return {"status": "ok", "median_s": statistics.median(times), "min_s": min(times), "times_s": times,
+            "cpu_median_s": statistics.median(cpu), "cpu_s": cpu,
             "peak_rss_kb": max(rss) if rss else None, "runs": len(ok)}
 
 
@@ -343,17 +347,23 @@ def med(entry: dict, name: str) -> float | None:
     return c.get("median_s") if c.get("status") == "ok" else None
 
 
+def cpu(entry: dict, name: str) -> float | None:
+    c = entry["commands"].get(name) or {}
+    return c.get("cpu_median_s") if c.get("status") == "ok" else None
+
+
 def ratios(entry: dict, python: dict) -> dict:
-    fn = med(entry, "fn")
     out = {}
-    if fn is None:
-        return out
-    for name in ("scan", "ruamel", "kubectl"):
-        floor = med(entry, name)
-        if floor:
-            out[f"fn/{name}"] = fn / floor
-    if python.get("status") == "ok":
-        out["fn/python"] = fn / python["median_s"]
+    for get, suffix, py_key in ((med, "", "median_s"), (cpu, " cpu", "cpu_median_s")):
+        fn = get(entry, "fn")
+        if fn is None:
+            continue
+        for name in ("scan", "ruamel", "kubectl"):
+            floor = get(entry, name)
+            if floor:
+                out[f"fn/{name}{suffix}"] = fn / floor
+        if python.get("status") == "ok" and python.get(py_key):
+            out[f"fn/python{suffix}"] = fn / python[py_key]
     return out
 
 
@@ -376,7 +386,8 @@ def targets(results: dict) -> list[dict]:
         chk = e.get("check") or {}
         complete = chk.get("injected") == 1000 and chk.get("comments_missing") == 0
         add("large", ratio <= 10 and complete,
-            f"{med(e, 'fn'):.3f} s / {med(e, 'scan'):.3f} s = {ratio:.1f}x; injected {chk.get('injected')}/1000, "
+            f"{med(e, 'fn'):.3f} s / {med(e, 'scan'):.3f} s = {ratio:.1f}x (CPU time: "
+            f"{cpu(e, 'fn') / cpu(e, 'scan'):.1f}x); injected {chk.get('injected')}/1000, "
             f"comments missing {chk.get('comments_missing')}")
 
     e1, e2 = by_n(results, 1000), by_n(results, 2000)
@@ -384,7 +395,8 @@ def targets(results: dict) -> list[dict]:
         add("linear", None, "needs N=1000 and N=2000")
     else:
         ratio = med(e2, "fn") / med(e1, "fn")
-        add("linear", ratio <= 2.2, f"{med(e2, 'fn'):.3f} s / {med(e1, 'fn'):.3f} s = {ratio:.2f}x")
+        add("linear", ratio <= 2.2, f"{med(e2, 'fn'):.3f} s / {med(e1, 'fn'):.3f} s = {ratio:.2f}x (CPU time: "
+                                    f"{cpu(e2, 'fn') / cpu(e1, 'fn'):.2f}x)")
 
     py = results["python"] or {}
     big = [e for e in results["results"] if e["n"] >= 1000 and (e["commands"].get("fn") or {}).get("peak_rss_kb")]
@@ -407,16 +419,17 @@ def targets(results: dict) -> list[dict]:
         add("small", None, "N=5 not measured")
     else:
         ratio = med(e, "fn") / py["median_s"]
-        add("small", ratio <= 6, f"{med(e, 'fn') * 1000:.0f} ms / {py['median_s'] * 1000:.1f} ms = {ratio:.1f}x")
+        add("small", ratio <= 6, f"{med(e, 'fn') * 1000:.0f} ms / {py['median_s'] * 1000:.1f} ms = {ratio:.1f}x "
+                                 f"(CPU time: {cpu(e, 'fn') / py['cpu_median_s']:.1f}x)")
     return out
 
 
 # ----------------------------------------------------------------------------------------------- reporting
 
-def fmt_time(entry: dict, name: str) -> str:
+def fmt_time(entry: dict, name: str, key: str = "median_s") -> str:
     c = entry["commands"].get(name) or {}
     if c.get("status") == "ok":
-        s = c["median_s"]
+        s = c[key]
         return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
     return "skipped" if c.get("status") == "skipped" else "failed"
 
@@ -429,8 +442,9 @@ def fmt_rss(entry: dict, name: str) -> str:
 def tables(results: dict) -> str:
     py = results["python"] or {}
     pyt = f"{py['median_s'] * 1000:.1f} ms" if py.get("status") == "ok" else "failed"
-    lines = [f"`python -c pass`: {pyt}, peak RSS {(py.get('peak_rss_kb') or 0) / 1024:.0f} MiB "
-             f"({py.get('runs', 0)} runs).", "",
+    pycpu = py.get("cpu_median_s")
+    lines = [f"`python -c pass`: {pyt} (CPU time {(pycpu or 0) * 1000:.1f} ms), peak RSS "
+             f"{(py.get('peak_rss_kb') or 0) / 1024:.0f} MiB ({py.get('runs', 0)} runs).", "",
              "| N workloads (+N Services) | input | runs | kinject fn | kinject inject | event scan | ruamel rt "
              "| kubectl kustomize | fn / scan | fn / python | fn / ruamel | fn / kubectl | injected | comments kept |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -445,6 +459,14 @@ def tables(results: dict) -> str:
                      f"{fmt_time(e, 'inject')} | {fmt_time(e, 'scan')} | {fmt_time(e, 'ruamel')} | "
                      f"{fmt_time(e, 'kubectl')} | {ratio('fn/scan')} | {ratio('fn/python')} | {ratio('fn/ruamel')} | "
                      f"{ratio('fn/kubectl')} | {chk.get('injected', '-')}/{e['n']} | {kept} |")
+    lines += ["", "CPU time (user + sys, median; less sensitive to other load than wall time):", "",
+              "| N | kinject fn | kinject inject | event scan | ruamel rt | kubectl kustomize | fn / scan | "
+              "fn / python | fn / ruamel | fn / kubectl |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for e in results["results"]:
+        r = e.get("ratios", {})
+        ratio = lambda k: f"{r[k]:.1f}x" if k in r else "-"  # noqa: E731
+        lines.append(f"| {e['n']} | " + " | ".join(fmt_time(e, k, "cpu_median_s") for k in COMMANDS) + " | "
+                     + " | ".join(ratio(f"fn/{k} cpu") for k in ("scan", "python", "ruamel", "kubectl")) + " |")
     lines += ["", f"Peak RSS (MiB; {results.get('rss_method', '')}):", "",
               "| N | input | kinject fn | kinject inject | event scan | ruamel rt | kubectl kustomize | "
               "fn limit (10x input + interpreter) |",
