@@ -171,3 +171,31 @@ def test_resource_annotations_replace_values_resources() -> None:
     out = inject_pod(deployment_pod(**{"sidecar.istio.io/proxyCPU": "4000m"}), WEB, PROFILES["native"])
     for container in out.spec["initContainers"]:
         assert container["resources"] == {"requests": {"cpu": "4"}}
+
+
+def test_classic_hold_puts_the_proxy_first_with_a_post_start_wait() -> None:
+    profile = build_profile(values_layers=[HUB], native_sidecars=False)
+    pod = deployment_pod(**{"proxy.istio.io/config": "holdApplicationUntilProxyStarts: true"})
+    out = inject_pod(pod, WEB, profile)
+    assert [c["name"] for c in out.spec["containers"]] == ["istio-proxy", "web"]
+    assert out.spec["containers"][0]["lifecycle"] == {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}
+    assert [c["name"] for c in out.spec["initContainers"]] == ["istio-init"]
+    assert json.loads(env_of(out.spec)["PROXY_CONFIG"]) == {"holdApplicationUntilProxyStarts": True}
+
+
+def test_image_type_and_verbatim_image() -> None:
+    out = inject_pod(deployment_pod(**{"sidecar.istio.io/proxyImageType": "distroless"}), WEB, PROFILES["native"])
+    assert {c["image"] for c in out.spec["initContainers"]} == {"registry.istio.io/testing/proxyv2:latest-distroless"}
+    out = inject_pod(deployment_pod(**{"proxy.istio.io/config": "image: {imageType: debug}"}), WEB, PROFILES["native"])
+    images = {c["name"]: c["image"] for c in out.spec["initContainers"]}
+    assert images == {"istio-init": "registry.istio.io/testing/proxyv2:latest",
+                      "istio-proxy": "registry.istio.io/testing/proxyv2:latest-debug"}
+
+
+def test_interception_none_has_no_init_container_and_classic_layout_is_valid() -> None:
+    for native in (True, False):
+        profile = build_profile(values_layers=[HUB], native_sidecars=native)
+        out = inject_pod(deployment_pod(**{"sidecar.istio.io/interceptionMode": "NONE"}), WEB, profile)
+        names = [c["name"] for c in out.spec.get("initContainers", [])]
+        assert "istio-init" not in names
+        assert ("istio-proxy" in names) == native

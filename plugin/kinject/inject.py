@@ -169,6 +169,8 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
     if network:
         labels_out[NETWORK_LABEL] = network
     annotations_out[STATUS_ANNOTATION] = status_annotation(template_pod["spec"], profile.revision)
+    # The webhook adds these (kube-inject does not); kinject emulates the webhook.
+    annotations_out.update(profile.injected_annotations)
     reorder_pod(spec_out, settings["hold"])
 
     if settings["native"] and settings["status_port"] == "0" and find(PROXY, spec_out.get("initContainers")):
