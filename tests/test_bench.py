@@ -98,3 +98,12 @@ def test_benchmark_script_end_to_end(tmp_path: Path) -> None:
     md = out_md.read_text()
     assert md.startswith("# kinject benchmark") and "Machine:" in md and "| N workloads" in md
     assert not (tmp_path / "benchmark.png").exists()
+
+
+def test_rerun_is_byte_stable() -> None:
+    """Target 4 of issue 7: running the function on its own output changes nothing (but the results)."""
+    text = generate.resource_list(generate.documents(13))
+    once = kinject_fn(text)
+    twice = kinject_fn(once)
+    items = lambda t: t.split("\nresults:\n")[0]  # noqa: E731
+    assert items(twice) == items(once)
