@@ -199,3 +199,17 @@ def test_interception_none_has_no_init_container_and_classic_layout_is_valid() -
         names = [c["name"] for c in out.spec.get("initContainers", [])]
         assert "istio-init" not in names
         assert ("istio-proxy" in names) == native
+
+
+@pytest.mark.parametrize("metadata,spec,field", [
+    ({"annotations": {"prometheus.io/port": 8080}}, {"containers": []}, 'metadata.annotations["prometheus.io/port"]'),
+    ({"labels": ["a"]}, {}, "metadata.labels"),
+    ({}, {"containers": [None]}, "spec.containers"),
+    ({}, {"containers": [{"image": "x"}]}, "spec.containers[0].name"),
+    ({}, {"initContainers": [{"name": "a", "env": {"A": "1"}}]}, "spec.initContainers[0].env"),
+    ({}, {"volumes": "x"}, "spec.volumes"),
+])
+def test_malformed_pods_are_injection_errors(metadata: dict, spec: dict, field: str) -> None:
+    with pytest.raises(InjectionError) as info:
+        inject_pod(PodTemplate(metadata, spec), WEB, PROFILES["native"])
+    assert info.value.field == field

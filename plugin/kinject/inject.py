@@ -108,9 +108,8 @@ def _skeleton(patch: dict) -> dict:
 
 def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
                namespace_annotations: dict[str, str] | None = None) -> InjectOutcome:
+    check_pod_shape(pod)
     annotations = (pod.metadata or {}).get("annotations") or {}
-    if not isinstance(annotations, dict):
-        raise InjectionError("metadata.annotations must be a mapping", field="metadata.annotations")
     validate_annotations(annotations)
     warnings: list[str] = []
     # `original_spec` is the user's pod as Istio sees it; it is only read from here on. `spec` is the
@@ -182,6 +181,38 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
     if not labels_out:
         meta_out.pop("labels")
     return InjectOutcome(metadata=meta_out, spec=spec_out, warnings=warnings)
+
+
+def check_pod_shape(pod: PodTemplate) -> None:
+    """Reject what Kubernetes would not decode into a Pod, with a message instead of a crash later on."""
+    if not isinstance(pod.metadata or {}, dict) or not isinstance(pod.spec or {}, dict):
+        raise InjectionError("the pod template's metadata and spec must be mappings", field="spec.template")
+    for key in ("labels", "annotations"):
+        entries = (pod.metadata or {}).get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, dict):
+            raise InjectionError(f"metadata.{key} must be a mapping of strings", field=f"metadata.{key}")
+        for name, value in entries.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise InjectionError(f"metadata.{key}[{name!r}] must be a string (quote it in YAML)",
+                                     field=f'metadata.{key}["{name}"]')
+    for key in ("containers", "initContainers", "volumes", "imagePullSecrets"):
+        items = (pod.spec or {}).get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise InjectionError(f"spec.{key} must be a list of mappings", field=f"spec.{key}")
+        if key in ("containers", "initContainers"):
+            for index, container in enumerate(items):
+                if not isinstance(container.get("name"), str):
+                    raise InjectionError(f"spec.{key}[{index}].name must be a string", field=f"spec.{key}[{index}].name")
+                for list_key in ("env", "ports", "volumeMounts"):
+                    value = container.get(list_key)
+                    if value is not None and (not isinstance(value, list)
+                                              or not all(isinstance(i, dict) for i in value)):
+                        raise InjectionError(f"spec.{key}[{index}].{list_key} must be a list of mappings",
+                                             field=f"spec.{key}[{index}].{list_key}")
 
 
 def spec_before_merge(pod: PodTemplate, profile: Profile) -> dict:
