@@ -172,3 +172,32 @@ def test_version(args):
     assert ISTIO_VERSION.startswith("1.")
     code, out, err = inproc(*args)
     assert code == 0 and out.startswith(f"kinject {__version__}\n")
+
+
+EVIL = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: "web\\e]0;owned\\a\\e[2J"
+  namespace: x
+spec:
+  template:
+    metadata:
+      labels: {sidecar.istio.io/inject: "true"}
+    spec:
+      containers:
+      - {name: a, image: b}
+"""
+
+
+@pytest.mark.parametrize("command", ["inject", "explain", "check", "diff", "uninject"])
+def test_no_terminal_escapes_from_object_names(command):
+    """A name with terminal escape sequences is printed escaped, by every command, on stdout and stderr."""
+    stdin = EVIL if command != "uninject" else kinject("inject", "-q", "-", stdin=EVIL).stdout
+    proc = kinject(command, "-", stdin=stdin)
+    assert "\x1b" not in proc.stderr and "\x07" not in proc.stderr
+    if command != "inject" and command != "uninject":  # those two print YAML (escaped by the emitter)
+        assert "\x1b" not in proc.stdout
+        assert "web\\x1b]0;owned\\x07\\x1b[2J" in proc.stdout
+    else:
+        assert "web\\x1b]0;owned\\x07\\x1b[2J" in proc.stderr

@@ -18,6 +18,7 @@ terminal. `Progress` shows a one-line counter on stderr for long runs, only when
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import Callable, TextIO
@@ -26,6 +27,14 @@ from .pipeline import Outcome, Report
 
 WARN = "\u203c"
 _STATUSES = ("injected", "unchanged", "skipped", "error")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal, on one line: control characters (terminal escape sequences in an
+    object name, newlines in a value) are shown as \\xNN / \\uNNNN escapes instead of being sent raw."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def _where(o: Outcome) -> str:
@@ -76,7 +85,7 @@ def lines(report: Report) -> list[str]:
     else:
         out.append("no workloads in the input")
     out.append("")
-    return out
+    return [printable(entry) for entry in out]
 
 
 def write(report: Report, stream: TextIO | None = None) -> None:

@@ -77,12 +77,17 @@ def run(options: Options, *, output: str = "table") -> int:
     if output == "json":
         sys.stdout.write(json.dumps({"ok": not failed, "workloads": rows}, indent=2) + "\n")
         return 1 if failed else 0
-    from rich.markup import escape
+    from rich.markup import escape as _escape
+
+    from ..report import printable
+
+    def escape(text: str) -> str:
+        return _escape(printable(text))
 
     console = console_for(sys.stdout)
     for r in failed:
         where = f" ({r['file']['path']})" if r.get("file") else ""
-        console.print(f"[red]✗[/] {r['kind']} {r['namespace']}/{r['name']}{escape(where)}: {escape(r['detail'])}",
+        console.print(f"[red]✗[/] {escape(r['kind'])} {escape(r['namespace'])}/{escape(r['name'])}{escape(where)}: {escape(r['detail'])}",
                       soft_wrap=True)
     counts = {s: sum(r["state"] == s for r in rows) for s in ("current", "skipped", *PROBLEMS)}
     summary = (f"{counts['current']} current, {counts['missing']} missing, {counts['stale']} stale, "

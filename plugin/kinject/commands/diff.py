@@ -207,7 +207,12 @@ _COLOURS = {"+": "green", "-": "red", "~": "yellow"}
 
 
 def print_diffs(diffs: list[dict]) -> None:
-    from rich.markup import escape
+    from rich.markup import escape as _escape
+
+    from ..report import printable
+
+    def escape(text: str) -> str:
+        return _escape(printable(text))
 
     console = console_for(sys.stdout)
     counts = {"changes": 0, "current": 0, "skipped": 0, "error": 0}
@@ -226,7 +231,7 @@ def print_diffs(diffs: list[dict]) -> None:
         console.print("")
     for d in quiet:
         what = "sidecar current, no change" if d["status"] == "current" else f"skipped: {d['reason']}"
-        console.print(f"{d['kind']} {d['namespace']}/{d['name']}: {escape(what)}", soft_wrap=True)
+        console.print(escape(f"{d['kind']} {d['namespace']}/{d['name']}: {what}"), soft_wrap=True)
     console.print(f"{counts['changes']} would change, {counts['current']} already current, "
                   f"{counts['skipped']} skipped, {counts['error']} errors", soft_wrap=True)
     console.file.flush()

@@ -173,14 +173,18 @@ def print_table(rows: list[dict]) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
     for column in ("WORKLOAD", "DECISION", "REVISION", "TEMPLATES", "SIDECAR", "WHY"):
         table.add_column(column, overflow="fold")
+    from rich.text import Text
+
+    from ..report import printable
+
     for r in rows:
         table.add_row(
-            f"{r['kind']} {r['namespace']}/{r['name']}",
-            f"[{_STYLE[r['decision']]}]{r['decision']}[/]",
-            r["revision"] or "-",
-            ",".join(r["templates"]) or "-",
+            Text(printable(f"{r['kind']} {r['namespace']}/{r['name']}")),
+            Text(r["decision"], style=_STYLE[r["decision"]]),
+            Text(printable(r["revision"] or "-")),
+            Text(printable(",".join(r["templates"]) or "-")),
             r["sidecar"],
-            "\n".join(f"{'→ ' if i else ''}{reason}" for i, reason in enumerate(r["reasons"])),
+            Text("\n".join(f"{'→ ' if i else ''}{printable(reason)}" for i, reason in enumerate(r["reasons"]))),
         )
     console.print(table)
     counts = {k: sum(r["decision"] == k for r in rows) for k in ("inject", "skip", "error")}

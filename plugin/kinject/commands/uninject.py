@@ -16,6 +16,7 @@ from ..errors import KinjectError
 from ..files import write_atomic
 from ..inputs import Options, read
 from ..pipeline import Source
+from ..report import printable
 from ..yamltext import _CannotEdit, to_data
 from .explain import workload_nodes
 from .inject import join_stream
@@ -95,7 +96,7 @@ def report_lines(results: list[Result]) -> list[str]:
     else:
         out.append("no workloads in the input")
     out.append("")
-    return out
+    return [printable(entry) for entry in out]
 
 
 def _workload_name(ref: workloads.ObjectRef) -> str:
