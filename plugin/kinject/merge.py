@@ -122,13 +122,15 @@ def _merge_map(original: dict, patch: dict, schema: Schema, top_level: bool = Fa
 
 def _merge_list(original: list, patch: list, merge_key: str, element_schema: Schema,
                 take: Callable[[Any], Any]) -> list:
-    # `{$patch: replace}` anywhere in the patch list: the result is the rest of the patch list.
-    if any(isinstance(item, dict) and item.get(DIRECTIVE) == "replace" and merge_key not in item for item in patch):
-        return [copy_data(item) for item in patch if not (isinstance(item, dict) and DIRECTIVE in item)]
-    deletions = {item.get(merge_key) for item in patch
-                 if isinstance(item, dict) and item.get(DIRECTIVE) == "delete" and merge_key in item}
-    patch_items = [item for item in patch if isinstance(item, dict) and item.get(DIRECTIVE) != "delete"]
-    original = [item for item in original if not (isinstance(item, dict) and item.get(merge_key) in deletions)]
+    patch_items = [item for item in patch if isinstance(item, dict)]
+    if any(DIRECTIVE in item for item in patch_items):
+        # `{$patch: replace}` anywhere in the patch list: the result is the rest of the patch list.
+        if any(item[DIRECTIVE] == "replace" and merge_key not in item for item in patch_items if DIRECTIVE in item):
+            return [copy_data(item) for item in patch_items if DIRECTIVE not in item]
+        deletions = {item.get(merge_key) for item in patch_items
+                     if item.get(DIRECTIVE) == "delete" and merge_key in item}
+        patch_items = [item for item in patch_items if item.get(DIRECTIVE) != "delete"]
+        original = [item for item in original if not (isinstance(item, dict) and item.get(merge_key) in deletions)]
 
     index_in_original = {}
     for i, item in enumerate(original):
@@ -149,26 +151,25 @@ def _merge_list(original: list, patch: list, merge_key: str, element_schema: Sch
             merged_by_key[key] = take(item)
         patch_keys.append(key)
 
-    server_only = [item for item in original
+    server_only = [(i, item) for i, item in enumerate(original)
                    if not (isinstance(item, dict) and item.get(merge_key) in merged_by_key)]
-    # mergeSortedSlice: interleave server-only items (original order) with patch items (patch order).
+    if not server_only:
+        return [merged_by_key[key] for key in patch_keys]
+    if not patch_keys:
+        return [item for _, item in server_only]
+    # mergeSortedSlice: interleave server-only items (original order) with patch items (patch order). A
+    # server-only item goes first only if the next patch item was in the original too, further down.
+    patch_positions = [index_in_original.get(key) for key in patch_keys]
     result: list = []
     i = j = 0
-    while i < len(server_only) or j < len(patch_keys):
-        if i >= len(server_only):
-            result.append(merged_by_key[patch_keys[j]])
-            j += 1
-        elif j >= len(patch_keys):
-            result.append(server_only[i])
+    while i < len(server_only) and j < len(patch_keys):
+        right_index = patch_positions[j]
+        if right_index is not None and server_only[i][0] < right_index:
+            result.append(server_only[i][1])
             i += 1
         else:
-            left = server_only[i]
-            left_index = index_in_original.get(left.get(merge_key)) if isinstance(left, dict) else None
-            right_index = index_in_original.get(patch_keys[j])
-            if left_index is not None and right_index is not None and left_index < right_index:
-                result.append(left)
-                i += 1
-            else:
-                result.append(merged_by_key[patch_keys[j]])
-                j += 1
+            result.append(merged_by_key[patch_keys[j]])
+            j += 1
+    result.extend(item for _, item in server_only[i:])
+    result.extend(merged_by_key[key] for key in patch_keys[j:])
     return result

@@ -27,21 +27,28 @@ def _sanitised(key: str) -> str:
 _SCRAPE, _PORT, _PATH = "prometheus_io_scrape", "prometheus_io_port", "prometheus_io_path"
 
 
-def _lookup(annotations: dict, sanitised: str) -> str | None:
-    for key, value in annotations.items():
-        if _sanitised(key) == sanitised:
-            return value
-    return None
+def _prometheus_keys(annotations: dict) -> dict[str, list[str]]:
+    """Sanitised prometheus.io key -> the annotation keys spelling it (only keys that can match)."""
+    found: dict[str, list[str]] = {}
+    for key in annotations:
+        if "prometheus" in key:
+            found.setdefault(_sanitised(key), []).append(key)
+    return found
 
 
-def scrape_enabled(annotations: dict) -> bool:
-    for key, value in annotations.items():
-        if _sanitised(key) == _SCRAPE:
-            try:
-                if not parse_bool(str(value)):
-                    return False
-            except ValueError:
-                pass
+def _lookup(annotations: dict, keys: dict[str, list[str]], sanitised: str) -> str | None:
+    spellings = keys.get(sanitised)
+    return annotations[spellings[0]] if spellings else None
+
+
+def scrape_enabled(annotations: dict, keys: dict[str, list[str]] | None = None) -> bool:
+    keys = _prometheus_keys(annotations) if keys is None else keys
+    for key in keys.get(_SCRAPE, []):
+        try:
+            if not parse_bool(str(annotations[key])):
+                return False
+        except ValueError:
+            pass
     return True
 
 
@@ -66,15 +73,16 @@ def _check_port(port: str, status_port: int, what: str) -> None:
 
 def apply_prometheus_merge(annotations: dict, proxy: dict | None, mesh: dict) -> None:
     """Edit the pod annotations (and the proxy env) in place."""
-    if not (scrape_enabled(annotations) and merge_enabled(annotations, mesh)):
+    keys = _prometheus_keys(annotations)
+    if not (scrape_enabled(annotations, keys) and merge_enabled(annotations, mesh)):
         return
     status_port = int((mesh.get("defaultConfig") or {}).get("statusPort") or 15020)
     target = str(status_port)
-    if _lookup(annotations, _PORT) == target:
+    if _lookup(annotations, keys, _PORT) == target:
         return  # already pointed at the agent (re-injection), or the user controls it
     config: dict = {}
     for field, sanitised in (("scrape", _SCRAPE), ("path", _PATH), ("port", _PORT)):
-        value = _lookup(annotations, sanitised)
+        value = _lookup(annotations, keys, sanitised)
         if value:
             config[field] = value
     if config.get("port"):
@@ -94,8 +102,9 @@ def apply_prometheus_merge(annotations: dict, proxy: dict | None, mesh: dict) ->
     if proxy is not None and config:
         proxy.setdefault("env", []).append(
             {"name": PROMETHEUS_ENV, "value": json.dumps(config, separators=(",", ":"))})
-    for key in [k for k in annotations if _sanitised(k) in (_SCRAPE, _PORT, _PATH) or k == TARGETS_ANNOTATION]:
+    for key in [k for name in (_SCRAPE, _PORT, _PATH) for k in keys.get(name, [])]:
         del annotations[key]
+    annotations.pop(TARGETS_ANNOTATION, None)
     annotations["prometheus.io/port"] = target
     annotations["prometheus.io/path"] = "/stats/prometheus"
     annotations["prometheus.io/scrape"] = "true"
