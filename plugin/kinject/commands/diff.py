@@ -170,27 +170,35 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def summary_lines(changes_: list[dict]) -> list[str]:
-    """Readable lines: additions of whole containers/volumes/labels grouped, field changes one per line."""
-    lines: list[str] = []
-    grouped: dict[tuple[str, str], list[str]] = {}
+    """Readable lines: whole containers/volumes/labels/annotations added or removed are grouped on one line
+    (at the place of the first of them), field changes one per line."""
+    out: list[Any] = []  # strings, or the lists of grouped items (filled in place)
+    groups: dict[tuple[str, str], list[str]] = {}
     for c in changes_:
+        item = None
         if not c["field"] and c["what"] in ("initContainer", "container", "volume", "imagePullSecret") \
                 and c["op"] in ("add", "remove"):
-            label = c["name"]
-            if c["what"].endswith("ontainer") and isinstance(c.get("new"), dict) and c["new"].get("image"):
-                label += f" ({c['new']['image']})"
-            grouped.setdefault((c["op"], c["what"] + "s"), []).append(label)
+            item = c["name"]
+            value = c.get("new") if c["op"] == "add" else c.get("old")
+            if c["what"].endswith("ontainer") and isinstance(value, dict) and value.get("image"):
+                item += f" ({value['image']})"
         elif not c["field"] and c["what"] in ("label", "annotation") and c["op"] in ("add", "remove"):
             if c["name"] == _ANNOTATION_RECORD and c["op"] == "add":
-                grouped.setdefault(("add", c["what"] + "s"), []).append(f"{c['name']} (what was injected)")
+                item = f"{c['name']} (what was injected)"
             else:
                 value = c.get("new") if c["op"] == "add" else c.get("old")
-                grouped.setdefault((c["op"], c["what"] + "s"), []).append(f"{c['name']}={_short(value, 40)}")
-        else:
-            lines.append(_line(c))
+                item = f"{c['name']}={_short(value, 40)}"
+        if item is None:
+            out.append(_line(c))
+            continue
+        key = (c["op"], c["what"] + "s")
+        if key not in groups:
+            groups[key] = []
+            out.append((key, groups[key]))
+        groups[key].append(item)
     sign = {"add": "+", "remove": "-"}
-    head = [f"{sign[op]} {what}: {', '.join(items)}" for (op, what), items in grouped.items()]
-    return head + lines
+    return [entry if isinstance(entry, str) else f"{sign[entry[0][0]]} {entry[0][1]}: {', '.join(entry[1])}"
+            for entry in out]
 
 
 def _line(c: dict) -> str:

@@ -115,7 +115,8 @@ def entries(analysis: Analysis) -> list[dict]:
             decision = "error"
         else:
             decision = "inject" if d is not None and d.inject else "skip"
-        reasons = list(d.reasons) if d is not None else []
+        # policy.decide() can state the same fact twice (webhook selection, then the injector's own check)
+        reasons = [r for i, r in enumerate(d.reasons) if not i or r != d.reasons[i - 1]] if d is not None else []
         if o.status == "error":
             reasons.append(f"error: {o.message}")
         entry = {
