@@ -157,3 +157,20 @@ def test_inject_hook_fails_on_invalid_annotation(hook_repo: Path, user_repo: Pat
     finally:
         os.chdir(cwd)
     assert shop.read_text() == broken
+
+
+def test_inject_hook_passes_options(user_repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`args:` of the hook reach `kinject inject` (value options in both spellings); values.yaml is skipped."""
+    from kinject.commands.precommit import main
+
+    monkeypatch.chdir(user_repo)
+    (user_repo / "k8s" / "values.yaml").write_text("replicas: 3\n")
+    files = [*FILES, "k8s/values.yaml"]
+    assert main(["inject", "--namespace", "legacy", "--namespace-labels=istio-injection=enabled", *files]) == 1
+    out = capsys.readouterr().out
+    assert "k8s/legacy.yaml" in out and "k8s/shop.yaml" in out and "values.yaml" not in out
+    assert injected(find(docs((user_repo / "k8s" / "legacy.yaml").read_text()), "Deployment", "batch"))
+    assert main(["inject", "--namespace", "legacy", "--namespace-labels=istio-injection=enabled", *files]) == 0
+    assert main(["check", "--namespace", "legacy", "--namespace-labels=istio-injection=enabled", *files]) == 0
+    assert main(["check", *files]) == 1  # without the labels, batch's sidecar is one the policy does not want
