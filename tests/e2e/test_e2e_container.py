@@ -50,3 +50,59 @@ def test_entrypoint_fails_loudly_on_garbage() -> None:
                               text=True, capture_output=True, timeout=60, check=False)
         assert proc.returncode != 0, f"exit 0 for {stdin!r}"
         assert proc.stderr.strip()
+
+
+FAKE_DOCKER = '''#!{python}
+"""Stands in for the Docker CLI: checks what kustomize asks for, then runs the image's ENTRYPOINT the way the
+container would (no arguments, only the -e variables, cwd /, a home that does not exist)."""
+import json, os, subprocess, sys
+args = sys.argv[1:]
+with open({log!r}, "w") as fh:
+    json.dump(args, fh)
+if not args or args[0] != "run":
+    sys.exit("fake docker: only `run` is supported")
+env = {{"PATH": {path!r}, "HOME": "/nonexistent"}}
+i = 1
+while i < len(args) and args[i].startswith("-"):
+    opt = args[i]
+    if opt in ("-e", "--env"):
+        key, _, value = args[i + 1].partition("=")
+        env[key] = value
+    if opt in ("-a", "-e", "--env", "--network", "--user", "--mount", "-v"):
+        i += 1
+    i += 1
+image, extra = args[i], args[i + 1:]
+if image != {image!r}:
+    sys.exit(f"fake docker: unexpected image {{image}}")
+sys.exit(subprocess.run({entrypoint!r} + extra, env=env, cwd="/").returncode)
+'''
+
+
+def test_kustomize_runs_the_image_as_a_container_function(repo_copy: Path, tmp_path: Path) -> None:
+    """The real kustomize with `container: {image: kinject:0.1.0}` (docs/hosts.md), Docker replaced by a stand-in
+    that runs the Dockerfile's ENTRYPOINT as the container would."""
+    import sys
+
+    from tests.e2e.helpers import assert_injected, docs, ok, sh
+    from tests.tools import host_env
+
+    cfg = repo_copy / "kustomize" / "base" / "kinject.yaml"
+    cfg.write_text(cfg.read_text().replace("      exec:\n        path: kinject\n",
+                                           "      container:\n        image: kinject:0.1.0\n"))
+    assert "image: kinject:0.1.0" in (REPO / "docs" / "hosts.md").read_text()
+    fake = tmp_path / "fake-docker"
+    fake.mkdir()
+    log = tmp_path / "docker-args.json"
+    (fake / "docker").write_text(FAKE_DOCKER.format(
+        python=sys.executable, log=str(log), image="kinject:0.1.0", entrypoint=entrypoint(),
+        path=os.pathsep.join([str(kinject_bin_dir()), "/usr/local/bin", "/usr/bin", "/bin"])))
+    (fake / "docker").chmod(0o755)
+    env = host_env("kustomize")
+    env["PATH"] = os.pathsep.join([str(fake), env["PATH"]])
+    # no --enable-exec: container functions only need --enable-alpha-plugins
+    out = ok(sh("kustomize build --enable-alpha-plugins kustomize/base", cwd=repo_copy, env=env))
+    assert_injected(docs(out), "frontend", "cart")
+    args = json.loads(log.read_text())
+    assert args[-1] == "kinject:0.1.0", "kustomize passes no arguments after the image"
+    assert ["--network", "none"] == args[args.index("--network"):args.index("--network") + 2]
+    assert ["--user", "nobody"] == args[args.index("--user"):args.index("--user") + 2]
