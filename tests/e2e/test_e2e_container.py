@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.e2e import commands
@@ -78,9 +79,14 @@ sys.exit(subprocess.run({entrypoint!r} + extra, env=env, cwd="/").returncode)
 '''
 
 
-def test_kustomize_runs_the_image_as_a_container_function(repo_copy: Path, tmp_path: Path) -> None:
-    """The real kustomize with `container: {image: kinject:0.1.0}` (docs/hosts.md), Docker replaced by a stand-in
-    that runs the Dockerfile's ENTRYPOINT as the container would."""
+@pytest.mark.parametrize(("host", "cmd"), [
+    ("kustomize", "kustomize build --enable-alpha-plugins kustomize/base"),
+    ("kubectl", "kubectl kustomize --enable-alpha-plugins kustomize/base"),
+])
+def test_hosts_run_the_image_as_a_container_function(repo_copy: Path, tmp_path: Path, host: str, cmd: str) -> None:
+    """The real kustomize and kubectl with `container: {image: kinject:0.1.0}` (docs/hosts.md), Docker replaced by
+    a stand-in that runs the Dockerfile's ENTRYPOINT as the container would. Unlike exec functions, kubectl
+    does run container functions."""
     import sys
 
     from tests.e2e.helpers import assert_injected, docs, ok, sh
@@ -97,10 +103,10 @@ def test_kustomize_runs_the_image_as_a_container_function(repo_copy: Path, tmp_p
         python=sys.executable, log=str(log), image="kinject:0.1.0", entrypoint=entrypoint(),
         path=os.pathsep.join([str(kinject_bin_dir()), "/usr/local/bin", "/usr/bin", "/bin"])))
     (fake / "docker").chmod(0o755)
-    env = host_env("kustomize")
+    env = host_env(host)
     env["PATH"] = os.pathsep.join([str(fake), env["PATH"]])
     # no --enable-exec: container functions only need --enable-alpha-plugins
-    out = ok(sh("kustomize build --enable-alpha-plugins kustomize/base", cwd=repo_copy, env=env))
+    out = ok(sh(cmd, cwd=repo_copy, env=env))
     assert_injected(docs(out), "frontend", "cart")
     args = json.loads(log.read_text())
     assert args[-1] == "kinject:0.1.0", "kustomize passes no arguments after the image"
