@@ -32,6 +32,9 @@ FLUX_RENDER = "plugin/flux/render.sh rendered kustomize/overlays/prod"
 
 # container function: what `docker run -i IMAGE` executes
 CONTAINER_ENTRYPOINT = "kinject"
+# with kinject.yaml's function annotation set to `container: {image: kinject:0.1.0}`
+CONTAINER_KUSTOMIZE = "kustomize build --enable-alpha-plugins kustomize/base"
+CONTAINER_KUBECTL = "kubectl kustomize --enable-alpha-plugins kustomize/base"
 
 # pre-commit — cwd: a git repository holding manifests
 PRECOMMIT_FILES = "k8s/namespace.yaml k8s/shop.yaml k8s/legacy.yaml"

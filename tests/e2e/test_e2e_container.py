@@ -80,8 +80,8 @@ sys.exit(subprocess.run({entrypoint!r} + extra, env=env, cwd="/").returncode)
 
 
 @pytest.mark.parametrize(("host", "cmd"), [
-    ("kustomize", "kustomize build --enable-alpha-plugins kustomize/base"),
-    ("kubectl", "kubectl kustomize --enable-alpha-plugins kustomize/base"),
+    ("kustomize", commands.CONTAINER_KUSTOMIZE),
+    ("kubectl", commands.CONTAINER_KUBECTL),
 ])
 def test_hosts_run_the_image_as_a_container_function(repo_copy: Path, tmp_path: Path, host: str, cmd: str) -> None:
     """The real kustomize and kubectl with `container: {image: kinject:0.1.0}` (docs/hosts.md), Docker replaced by
