@@ -85,6 +85,13 @@ def inject_with(source: str, annotations: dict | None = None):
     ("kind: Secret", "unsupported top-level"),
     ("spec: [", "valid YAML"),
     ("{{ cycler }}", "undefined"),
+    ("{% set a = 'x' * 1000000 %}{% set b = a ~ a %}", "concatenation"),
+    ("{% set a = 'x' * 1000000 %}{% set b = a + a %}", "addition"),
+    ("{{ 'x'|center(1000000000) }}", "too large"),
+    ("{{ '{:>999999999}'.format(1) }}", "width"),
+    ("{{ '%999999999s' % 1 }}", "width"),
+    ("{{ '%999999999s'|format(1) }}", "width"),
+    ("{% set ns = namespace(s='x') %}", "undefined"),
 ])
 def test_user_templates_are_sandboxed_and_bounded(source: str, message: str) -> None:
     with pytest.raises(TemplateError, match=message) as info:

@@ -9,8 +9,10 @@ Built-in templates run in a plain Environment: their source ships with kinject, 
 checks buy nothing, and they are rendered rarely thanks to the cache. User templates (profile.user_templates)
 run in an ImmutableSandboxedEnvironment with StrictUndefined, no loader (no include/import/extends of files),
 no environment access, and these bounds: output <= 1 MiB (checked while streaming), `range` limited to
-100,000 items per call and 1,000,000 per render, `*`/`**` results capped, and a 2 s wall-clock alarm
-(SIGALRM, only when rendering on the main thread of a POSIX process; elsewhere the other bounds apply).
+100,000 items per call and 1,000,000 per render, every intermediate string/list (`~`, `+`, `*`, `%`,
+str.format, filters) <= 1 MiB, filter size arguments and format widths <= 100,000, `**` exponents <= 64,
+no mutable accumulators (no `namespace()`), and a 2 s wall-clock alarm (SIGALRM, only when rendering on the
+main thread of a POSIX process; elsewhere the other bounds apply).
 
 Cache: rendering + YAML parsing costs ~0.8 ms, so a render is cached by (template, profile key, the shared
 template data). For built-in templates the per-workload identity strings are rendered as unique
@@ -21,6 +23,7 @@ identity values and the whole pod in their data, so their key covers every input
 
 from __future__ import annotations
 
+import functools
 import json
 import marshal
 import re
@@ -29,11 +32,14 @@ import signal
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import jinja2
 import yaml
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import _PassArg
 
 from .errors import TemplateError
 from .merge import is_plain
@@ -94,20 +100,83 @@ def _budgeted_range(*args: int) -> range:
     return items
 
 
-class _UserSandbox(ImmutableSandboxedEnvironment):
-    """The sandbox for user templates: immutable data, no attribute escapes, capped arithmetic."""
+MAX_SIZE_ARGUMENT = 100_000  # widths/indents/counts a filter or format spec may ask for
+_BIG_FORMAT_WIDTH = re.compile(r"\d{6,}")
 
-    intercepted_binops = frozenset({"*", "**"})
+
+def _check_size(value: Any, what: str) -> Any:
+    if isinstance(value, (str, list, tuple)) and len(value) > MAX_OUTPUT_CHARS:
+        raise TemplateError(f"{what} would build a value larger than {MAX_OUTPUT_CHARS} items/characters")
+    return value
+
+
+class _GuardedCodeGenerator(CodeGenerator):
+    """Compile `a ~ b` to a size-checked join, so repeated concatenation cannot exhaust memory."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.guarded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _guard_filter(func: Callable) -> Callable:
+    """Reject huge size arguments (`center(10**9)`, `indent(...)`, `format` widths) before they allocate."""
+    skip = 2 if _PassArg.from_obj(func) is not None else 1
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        for arg in [*args[skip:], *kwargs.values()]:
+            if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE_ARGUMENT:
+                raise TemplateError(f"filter argument {arg} is too large in a user template")
+            if isinstance(arg, str) and _BIG_FORMAT_WIDTH.search(arg) and "%" in arg:
+                raise TemplateError("format width too large in a user template")
+        if args and isinstance(args[skip - 1], str) and "%" in args[skip - 1] and _BIG_FORMAT_WIDTH.search(args[skip - 1]):
+            raise TemplateError("format width too large in a user template")
+        return _check_size(func(*args, **kwargs), "a filter")
+
+    return guarded
+
+
+class _UserSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox for user templates: immutable data, no attribute escapes, size-capped operations."""
+
+    code_generator_class = _GuardedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: _guard_filter(f) for name, f in self.filters.items()}
+
+    @staticmethod
+    def guarded_concat(parts: Any) -> str:
+        return _check_size("".join(map(str, parts)), "concatenation")
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
             if isinstance(right, (int, float)) and abs(right) > 64:
                 raise TemplateError("exponent too large in a user template")
             return left ** right
-        for seq, count in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > MAX_OUTPUT_CHARS:
-                raise TemplateError("sequence repetition too large in a user template")
-        return left * right
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and \
+                        len(seq) * count > MAX_OUTPUT_CHARS:
+                    raise TemplateError("sequence repetition too large in a user template")
+            return left * right
+        if operator == "%":
+            if isinstance(left, str) and _BIG_FORMAT_WIDTH.search(left):
+                raise TemplateError("format width too large in a user template")
+            return _check_size(left % right, "formatting")
+        return _check_size(left + right, "addition")
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        if _BIG_FORMAT_WIDTH.search(value.__self__):
+            raise TemplateError("format width too large in a user template")
+        return lambda *args, **kwargs: _check_size(wrapped(*args, **kwargs), "str.format")
 
 
 _COMMON_OPTIONS = dict(undefined=jinja2.StrictUndefined, finalize=yaml_value, autoescape=False,
@@ -123,8 +192,9 @@ def builtin_environment() -> jinja2.Environment:
 @lru_cache(maxsize=1)
 def sandbox_environment() -> jinja2.Environment:
     env = _UserSandbox(**_COMMON_OPTIONS)
-    # Only data-building helpers: no lipsum/cycler/joiner, and `range` counts against the loop budget.
-    env.globals = {"range": _budgeted_range, "dict": dict, "namespace": jinja2.utils.Namespace}
+    # Only data-building helpers: no lipsum/cycler/joiner/namespace (no mutable accumulators), and `range`
+    # counts against the loop budget.
+    env.globals = {"range": _budgeted_range, "dict": dict}
     return env
 
 
