@@ -49,6 +49,15 @@ def test_build_through_overlay(repo_copy: Path) -> None:
     assert_no_bookkeeping(out)
 
 
+def test_build_without_enable_exec_silently_skips(repo_copy: Path) -> None:
+    """Backs the docs' warning: --enable-alpha-plugins without --enable-exec is exit 0 with no sidecars."""
+    proc = sh("kustomize build --enable-alpha-plugins kustomize/base", cwd=repo_copy, env=host_env("kustomize"))
+    assert proc.returncode == 0, proc.stderr
+    assert not injected(find(docs(proc.stdout), "Deployment", "frontend"))
+    proc = sh("kustomize build kustomize/base", cwd=repo_copy, env=host_env("kustomize"))
+    assert proc.returncode != 0 and "external plugins disabled" in proc.stderr
+
+
 def test_build_is_stable(repo_copy: Path) -> None:
     """Two builds give byte-identical output (deterministic: no timestamps, no random names)."""
     env = host_env("kustomize")
