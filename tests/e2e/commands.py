@@ -10,6 +10,9 @@ KUSTOMIZE_FN_RUN = 'kustomize fn run kustomize/base --enable-exec --exec-path "$
 # kubectl kustomize (legacy exec plugin) — cwd: repository root
 KUBECTL_INSTALL_PLUGIN = "kinject install kustomize-plugin"
 KUBECTL_KUSTOMIZE = "kubectl kustomize --enable-alpha-plugins kustomize/kubectl"
+# CI guard against silently skipped functions
+KUBECTL_GUARD = "kubectl kustomize --enable-alpha-plugins kustomize/kubectl | kinject check"
+KUBECTL_GUARD_SKIPPED = "kubectl kustomize --enable-alpha-plugins kustomize/base | kinject check"
 
 # Helm 3 (post-renderer executable) — cwd: repository root
 HELM3_TEMPLATE = (

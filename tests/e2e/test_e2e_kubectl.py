@@ -32,6 +32,14 @@ def test_kubectl_kustomize_runs_the_legacy_plugin(repo_copy: Path, plugin_env: d
     assert_no_bookkeeping(out)
 
 
+def test_ci_guard_catches_a_silent_skip(repo_copy: Path, plugin_env: dict[str, str]) -> None:
+    ok(sh(commands.KUBECTL_INSTALL_PLUGIN, cwd=repo_copy, env=plugin_env))
+    ok(sh(commands.KUBECTL_GUARD, cwd=repo_copy, env=plugin_env))
+    proc = sh(commands.KUBECTL_GUARD_SKIPPED, cwd=repo_copy, env=plugin_env)
+    assert proc.returncode == 1
+    assert "Deployment shop/frontend: no sidecar" in proc.stdout + proc.stderr
+
+
 def test_legacy_plugin_works_with_a_minimal_path(repo_copy: Path, plugin_env: dict[str, str]) -> None:
     """The plugin calls kinject by absolute path: it works when kubectl runs with a PATH without kinject."""
     ok(sh(commands.KUBECTL_INSTALL_PLUGIN, cwd=repo_copy, env=plugin_env))
