@@ -201,3 +201,17 @@ def test_no_terminal_escapes_from_object_names(command):
         assert "web\\x1b]0;owned\\x07\\x1b[2J" in proc.stdout
     else:
         assert "web\\x1b]0;owned\\x07\\x1b[2J" in proc.stderr
+
+
+def test_progress_as_a_pipeline_callback():
+    stream = Terminal()
+    progress = Progress(0, stream, min_total=500, every=500, clock=Clock())
+    for done in range(1, 1001):
+        progress(done, 1000)
+    progress.close()
+    assert "\rinjecting 500/1000 workloads" in stream.getvalue()
+    assert "\rinjecting 1000/1000 workloads" in stream.getvalue()
+    silent = io.StringIO()
+    progress = Progress(0, silent, min_total=1)
+    progress(5, 10)
+    assert silent.getvalue() == ""

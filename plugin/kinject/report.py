@@ -115,11 +115,16 @@ class Progress:
         self.start = clock()
         self.done = 0
         self.shown = False
-        self.enabled = _is_terminal(self.stream) and total > 0
+        self.enabled = _is_terminal(self.stream)
+
+    def __call__(self, done: int, total: int) -> None:
+        """The callback form, for a pipeline that reports `(workloads done, workloads found)`."""
+        self.total = total
+        self.tick(done - self.done)
 
     def tick(self, n: int = 1) -> None:
         self.done += n
-        if not self.enabled:
+        if not self.enabled or self.total <= 0:
             return
         if not self.shown and self.total < self.min_total and self.clock() - self.start < self.delay:
             return
