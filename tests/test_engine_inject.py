@@ -42,10 +42,12 @@ def corpus_pods() -> list:
     return found
 
 
+USER_TEMPLATES = {path.name.split(".")[0]: path.read_text()
+                  for path in (Path(__file__).resolve().parents[1] / "fixtures" / "conformance-templates").glob("*.j2")}
 PROFILES = {
-    "native": build_profile(values_layers=[HUB]),
+    "native": build_profile(values_layers=[HUB], templates=USER_TEMPLATES),
     "classic-cni": build_profile(values_layers=[HUB, {"pilot": {"cni": {"enabled": True}}, "global": {"network": "n1"}}],
-                                 native_sidecars=False),
+                                 native_sidecars=False, templates=USER_TEMPLATES),
 }
 
 
