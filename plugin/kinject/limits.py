@@ -39,11 +39,25 @@ _ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\[\]{}]", re.M)
 # that shares an env list through an anchor stays far below; a billion-laughs bomb of 9 x 10 aliases is 10^9.
 EXPANSION_PER_ALIAS = 1000
 
+# What a function config may raise the limits to. The config sits in the same (untrusted) repository as the
+# manifests, so in a shared renderer it must not be able to switch the protections off: past these ceilings
+# libyaml/PyYAML recursion or the memory of the renderer are at risk.
+CEILINGS = {
+    "maxInputBytes": 1 << 30,  # 1 GiB
+    "maxDepth": 500,  # PyYAML's constructor and the editor recurse in Python (limit 1000 frames)
+    "maxAliases": 1000,  # so at most 1,000,000 expanded nodes per document
+}
+
 
 def _limits(limits: Mapping[str, int] | None) -> Mapping[str, int]:
     from .config import DEFAULT_LIMITS
 
-    return {**DEFAULT_LIMITS, **(limits or {})}
+    merged = {**DEFAULT_LIMITS, **(limits or {})}
+    for key, ceiling in CEILINGS.items():
+        if merged.get(key, 0) > ceiling:
+            raise InputError(f"spec.limits.{key}: {merged[key]} is above the ceiling of {ceiling} that protects "
+                             "shared renderers", field=f"spec.limits.{key}")
+    return merged
 
 
 def check_input(text: str, limits: Mapping[str, int] | None) -> None:
@@ -101,7 +115,7 @@ def check_nodes(root: Node, limits: Mapping[str, int] | None, text: str | None =
     With `text`, a regex first tells whether the text can hold an alias at all, which spares the walk for
     almost every manifest."""
     lim = _limits(limits)
-    if text is not None and not _ALIAS.search(text):
+    if text is not None and not _may_hold_alias(text, root):
         return
     max_aliases = lim["maxAliases"]
     max_expanded = max_aliases * EXPANSION_PER_ALIAS
@@ -143,6 +157,17 @@ def check_nodes(root: Node, limits: Mapping[str, int] | None, text: str | None =
         # A node met twice among pending siblings is walked once; its second visit counts as an alias.
         stack.extend((c, False) for c in reversed(children))
     return
+
+
+def _may_hold_alias(text: str, root: Node) -> bool:
+    # Only the document's own span: a stream of 20,000 documents must not be scanned 20,000 times.
+    start = getattr(getattr(root, "start_mark", None), "index", 0)
+    end = getattr(getattr(root, "end_mark", None), "index", len(text))
+    if not 0 <= start <= end <= len(text):
+        start, end = 0, len(text)
+    if text.find("*", start, end) < 0:
+        return False
+    return _ALIAS.search(text, max(start - 1, 0), end) is not None
 
 
 def _children(node: Node) -> list[Node]:
