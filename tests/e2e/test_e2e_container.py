@@ -112,3 +112,21 @@ def test_hosts_run_the_image_as_a_container_function(repo_copy: Path, tmp_path: 
     assert args[-1] == "kinject:0.1.0", "kustomize passes no arguments after the image"
     assert ["--network", "none"] == args[args.index("--network"):args.index("--network") + 2]
     assert ["--user", "nobody"] == args[args.index("--user"):args.index("--user") + 2]
+
+
+def test_dockerfile_copies_only_what_exists_and_is_not_ignored() -> None:
+    """No Docker engine here: at least every COPY source exists and survives .dockerignore, and the package
+    metadata the wheel build needs is there."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    ignored = [line.strip().rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    sources = []
+    for m in re.finditer(r"(?m)^COPY (?!--from)(.+)$", dockerfile):
+        *srcs, _dst = m.group(1).split()
+        sources.extend(srcs)
+    assert {"pyproject.toml", "plugin/kinject", "templates", "plugin/argocd/plugin.yaml"} <= set(sources)
+    for src in sources:
+        assert (REPO / src).exists(), src
+        top = src.split("/")[0]
+        assert top not in ignored and src not in ignored, f"{src} is excluded by .dockerignore"
+    assert re.search(r"(?m)^FROM .* AS kustomize$", dockerfile)
