@@ -49,6 +49,7 @@ class Run:
     stdout: str
     stderr: str
     seconds: float
+    max_rss_mb: float = 0.0  # peak resident memory of a subprocess run (0 in process)
 
     def docs(self) -> list:
         return load_all(self.stdout)
@@ -95,17 +96,32 @@ def _confine(memory_mb: int):
     return apply
 
 
+_RSS_MARK = "\n@@kinject-test-maxrss-kb="
+# `kinject ARGS` that also reports its peak memory on stderr at exit (parsed off by run_cli).
+_WRAPPER = (
+    "import atexit, resource, sys\n"
+    "atexit.register(lambda: sys.stderr.write(%r + str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+    "from kinject.cli import main\n"
+    "sys.argv[0] = 'kinject'\n"
+    "main(sys.argv[1:])\n" % _RSS_MARK
+)
+
+
 def run_cli(args: list[str], stdin: bytes | str = b"", *, timeout: float = 60, memory_mb: int = 2048,
             cwd: str | Path | None = None, env: dict | None = None) -> Run:
-    """`python -m kinject ARGS` as a subprocess with an address-space cap: a crash (signal), a hang or a
-    memory blow-up fails the test instead of taking pytest down."""
+    """`kinject ARGS` as a subprocess with an address-space cap: a crash (signal), a hang or a memory blow-up
+    fails the test instead of taking pytest down. Also measures the peak resident memory of the run."""
     data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "kinject", *args], input=data, capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *args], input=data, capture_output=True,
                           timeout=timeout, preexec_fn=_confine(memory_mb), cwd=cwd or REPO,
                           env={**os.environ, **(env or {})})
-    return Run(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"),
-               time.monotonic() - start)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    rss = 0.0
+    if _RSS_MARK in stderr:
+        stderr, _, tail = stderr.rpartition(_RSS_MARK)
+        rss = int(tail.strip() or 0) / 1024
+    return Run(proc.returncode, proc.stdout.decode("utf-8", "replace"), stderr, time.monotonic() - start, rss)
 
 
 def assert_clean_failure(run: Run, *needles: str) -> None:
