@@ -7,6 +7,9 @@ import pytest
 from kinject.errors import InjectionError
 from kinject.validate import VALIDATORS, parse_bool, parse_ports, validate_annotations
 
+BILLION_LAUGHS = "proxyMetadata:\n  x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"  x{i}: &a{i} [{', '.join(['*a' if i == 0 else f'*a{i - 1}'] * 10)}]\n" for i in range(8))
+
 CASES = [
     # annotation, valid values, invalid values, setting name the error must contain
     ("sidecar.istio.io/interceptionMode", ["REDIRECT", "TPROXY", "NONE"], ["redirect", "", "FOO"], "interceptionMode"),
@@ -26,7 +29,8 @@ CASES = [
     ("istio.io/reroute-virtual-interfaces", ["net0ps2"], [","], "rerouteVirtualInterfaces"),
     ("prometheus.istio.io/merge-metrics", ["true", "False", "0", "T"], ["yes", ""], "mergeMetrics"),
     ("proxy.istio.io/config", ["concurrency: 2", '{"holdApplicationUntilProxyStarts": true}', ""],
-     ["- a", "concurrency: x", "proxyMetadata: [1]", "holdApplicationUntilProxyStarts: 3", "{"], "proxyConfig"),
+     ["- a", "concurrency: x", "proxyMetadata: [1]", "proxyMetadata: {a: [1]}", "holdApplicationUntilProxyStarts: 3",
+      "{", "a: 1\n---\nb: 2", BILLION_LAUGHS], "proxyConfig"),
     ("sidecar.istio.io/proxyCPU", ["100m", "2", "0.5"], ["lots", "1x", "10m\n"], "proxyCPU"),
     ("sidecar.istio.io/proxyMemory", ["1Gi", "128Mi"], ["1GB", "Mi"], "proxyMemory"),
     ("sidecar.istio.io/proxyCPULimit", ["2000m"], ["-"], "proxyCPULimit"),

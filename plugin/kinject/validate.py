@@ -10,9 +10,8 @@ import ipaddress
 import re
 from typing import Callable, Mapping
 
-import yaml
-
-from .errors import InjectionError
+from .errors import InjectionError, InputError
+from .limits import safe_load
 from .quantity import QuantityError, parse_quantity
 
 _BOOL_WORDS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
@@ -104,16 +103,19 @@ def _quantity(value: str) -> None:
 def parse_proxy_config_annotation(value: str) -> dict:
     """Parse `proxy.istio.io/config` (YAML or JSON ProxyConfig) into a dict; ValueError if it is not one."""
     try:
-        parsed = yaml.load(value, Loader=yaml.CSafeLoader) if value.strip() else {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"proxyConfig invalid: not YAML: {exc}") from None
+        # The input's own limits apply (depth, alias expansion): an alias bomb here is refused, not expanded.
+        parsed = safe_load(value, PROXY_CONFIG) if value.strip() else {}
+    except InputError as exc:
+        raise ValueError(f"proxyConfig invalid: {exc.message}") from None
     if parsed is None:
         return {}
     if not isinstance(parsed, dict) or not all(isinstance(k, str) for k in parsed):
         raise ValueError("proxyConfig invalid: must be a mapping of ProxyConfig fields")
-    metadata = parsed.get("proxyMetadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise ValueError("proxyConfig invalid: proxyMetadata must be a mapping")
+    for field in ("proxyMetadata", "runtimeValues"):
+        entries = parsed.get(field)
+        if entries is not None and (not isinstance(entries, dict) or not all(
+                isinstance(v, (str, int, float, bool)) for v in entries.values())):
+            raise ValueError(f"proxyConfig invalid: {field} must be a mapping of strings")
     for field in ("concurrency", "statusPort", "proxyAdminPort", "statNameLength"):
         if field in parsed and parsed[field] is not None and (
                 isinstance(parsed[field], bool) or not isinstance(parsed[field], int) or parsed[field] < 0):
@@ -126,6 +128,7 @@ def parse_proxy_config_annotation(value: str) -> dict:
     return parsed
 
 
+PROXY_CONFIG = "proxy.istio.io/config"
 VALIDATORS: Mapping[str, Callable[[str], object]] = {
     "sidecar.istio.io/interceptionMode": _interception_mode,
     "status.sidecar.istio.io/port": _named("statusPort", lambda v: _uint(v, 16)),
@@ -141,7 +144,7 @@ VALIDATORS: Mapping[str, Callable[[str], object]] = {
     "traffic.sidecar.istio.io/kubevirtInterfaces": _named("kubevirtInterfaces", _interfaces),
     "istio.io/reroute-virtual-interfaces": _named("rerouteVirtualInterfaces", _interfaces),
     "prometheus.istio.io/merge-metrics": _named("mergeMetrics", parse_bool),
-    "proxy.istio.io/config": parse_proxy_config_annotation,
+    PROXY_CONFIG: parse_proxy_config_annotation,
     "sidecar.istio.io/proxyCPU": _named("proxyCPU", _quantity),
     "sidecar.istio.io/proxyMemory": _named("proxyMemory", _quantity),
     "sidecar.istio.io/proxyCPULimit": _named("proxyCPULimit", _quantity),
