@@ -15,9 +15,6 @@ from tests.e2e import commands
 from tests.e2e.helpers import docs, find, injected
 from tests.tools import REPO, pre_commit
 
-# What a kinject checkout needs to be pip-installed by pre-commit.
-SNAPSHOT = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "plugin/kinject", "templates")
-
 NAMESPACE = """\
 # namespaces of the shop team
 apiVersion: v1
@@ -58,15 +55,14 @@ def git(*args: str, cwd: Path) -> str:
 
 @pytest.fixture(scope="module")
 def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git repository holding this working tree's kinject (committed or not), as users clone it."""
+    """A git repository holding this working tree's kinject (tracked and not-yet-committed files alike, minus
+    what .gitignore excludes), as users clone it."""
     pre_commit()
     dst = tmp_path_factory.mktemp("kinject-hook-repo")
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
-    for rel in SNAPSHOT:
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=REPO).split("\0")
+    for rel in filter(None, listed):
         src = REPO / rel
-        if src.is_dir():
-            shutil.copytree(src, dst / rel, ignore=ignore)
-        else:
+        if src.is_file() and not rel.startswith(("tests/", "bench/")):
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / rel)
     git("init", "-q", "-b", "main", cwd=dst)
