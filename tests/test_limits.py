@@ -367,9 +367,6 @@ def test_safe_load_applies_the_limits_to_embedded_yaml() -> None:
         safe_load("!!python/object/apply:os.system ['true']", "ann")
 
 
-@pytest.mark.xfail(strict=True, reason="validate.parse_proxy_config_annotation parses the annotation with a bare "
-                   "yaml.load: an alias bomb in a pod annotation hangs kinject (patch in the issue-5 report: "
-                   "use limits.safe_load)")
 def test_alias_bomb_in_the_proxy_config_annotation() -> None:
     bomb = "proxyMetadata:\n" + billion_laughs(levels=8)
     objects = [ENABLED_NS, deployment(annotations={"proxy.istio.io/config": bomb})]
