@@ -92,11 +92,25 @@ def inject_with(source: str, annotations: dict | None = None):
     ("{{ '%999999999s' % 1 }}", "width"),
     ("{{ '%999999999s'|format(1) }}", "width"),
     ("{% set ns = namespace(s='x') %}", "undefined"),
+    ("{{ 'a'.ljust(1000000000) }}", "not allowed"),
+    ("{{ '\\t'.expandtabs(1000000000) }}", "not allowed"),
+    ("{{ ('a' * 1000000).join(range(1000)|map('string')) }}", "str.join"),
+    ("{{ ('a' * 100000)|replace('a', 'a' * 100000) }}", "replace"),
+    ("{{ ('a' * 100000).replace('a', 'a' * 100000) }}", "str.replace"),
+    ("{{ range(100000)|join('a' * 1000000) }}", "join"),
+    ("{{ ('a\\n' * 500000)|indent(100000) }}", "indent"),
 ])
 def test_user_templates_are_sandboxed_and_bounded(source: str, message: str) -> None:
     with pytest.raises(TemplateError, match=message) as info:
         inject_with(source)
     assert "mine" in str(info.value)
+
+
+def test_large_numbers_are_still_data_in_user_templates() -> None:
+    source = ("{% macro m(n) %}{{ n }}{% endmacro %}metadata:\n  annotations:\n"
+              "    a: {{ 2000000|string }}\n    b: {{ m(3000000) ~ '' }}\n    c: {{ dict(x=4000000).x|string }}\n")
+    out = inject_with(source)
+    assert {k: out.metadata["annotations"][k] for k in "abc"} == {"a": "2000000", "b": "3000000", "c": "4000000"}
 
 
 def test_user_template_sees_pod_data_and_cannot_emit_structure_from_it() -> None:

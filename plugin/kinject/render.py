@@ -121,22 +121,67 @@ class _GuardedCodeGenerator(CodeGenerator):
         self.write("))")
 
 
-def _guard_filter(func: Callable) -> Callable:
-    """Reject huge size arguments (`center(10**9)`, `indent(...)`, `format` widths) before they allocate."""
+def _estimate_replace(text: Any, old: Any, new: Any, count: Any = None) -> int:
+    text, old, new = str(text), str(old), str(new)
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        hits = min(hits, count)
+    return len(text) + hits * max(0, len(new) - len(old))
+
+
+def _estimate_join(items: list, separator: Any) -> int:
+    return sum(len(str(i)) for i in items) + len(str(separator)) * max(0, len(items) - 1)
+
+
+def _check_estimate(size: int, what: str) -> None:
+    if size > MAX_OUTPUT_CHARS:
+        raise TemplateError(f"{what} would build a value larger than {MAX_OUTPUT_CHARS} characters")
+
+
+def _check_arguments(args: Any, what: str) -> None:
+    for arg in args:
+        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE_ARGUMENT:
+            raise TemplateError(f"{what}: argument {arg} is too large in a user template")
+        if isinstance(arg, str) and "%" in arg and _BIG_FORMAT_WIDTH.search(arg):
+            raise TemplateError("format width too large in a user template")
+
+
+def _guard_filter(name: str, func: Callable) -> Callable:
+    """Refuse, before allocating, filter calls whose result would be huge (size arguments, format widths,
+    replace/join/indent amplification); results are size-checked too."""
     skip = 2 if _PassArg.from_obj(func) is not None else 1
 
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        for arg in [*args[skip:], *kwargs.values()]:
-            if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE_ARGUMENT:
-                raise TemplateError(f"filter argument {arg} is too large in a user template")
-            if isinstance(arg, str) and _BIG_FORMAT_WIDTH.search(arg) and "%" in arg:
-                raise TemplateError("format width too large in a user template")
-        if args and isinstance(args[skip - 1], str) and "%" in args[skip - 1] and _BIG_FORMAT_WIDTH.search(args[skip - 1]):
-            raise TemplateError("format width too large in a user template")
-        return _check_size(func(*args, **kwargs), "a filter")
+        _check_arguments([*args[skip:], *kwargs.values()], f"filter {name!r}")
+        value, rest = (args[skip - 1], args[skip:]) if len(args) >= skip else (None, ())
+        if name == "format" and isinstance(value, str):
+            _check_arguments([value], "filter 'format'")
+        if name == "replace" and len(rest) >= 2:
+            _check_estimate(_estimate_replace(value, *rest[:3]), "replace")
+        elif name == "join" and value is not None and not isinstance(value, str):
+            items = list(value)
+            separator = rest[0] if rest else kwargs.get("d", "")
+            _check_estimate(_estimate_join(items, separator), "join")
+            args = (*args[:skip - 1], items, *rest)
+        elif name == "indent" and isinstance(value, str):
+            width = rest[0] if rest else kwargs.get("width", 4)
+            width_size = len(width) if isinstance(width, str) else int(width or 0)
+            _check_estimate(len(value) + width_size * (value.count("\n") + 1), "indent")
+        return _check_size(func(*args, **kwargs), f"filter {name!r}")
 
     return guarded
+
+
+# Methods user templates may call on strings/containers: none of them can amplify memory on their own
+# (`replace` and `join` are estimated first). ljust/rjust/center/zfill/expandtabs/translate... are refused:
+# use the (guarded) filters instead.
+_SAFE_METHODS = frozenset({
+    "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith", "endswith",
+    "find", "rfind", "index", "rindex", "count", "replace", "join", "title", "capitalize", "casefold",
+    "isdigit", "isalpha", "isalnum", "isspace", "islower", "isupper", "isdecimal", "isnumeric", "partition",
+    "rpartition", "removeprefix", "removesuffix", "format", "format_map", "get", "items", "keys", "values",
+})
 
 
 class _UserSandbox(ImmutableSandboxedEnvironment):
@@ -147,7 +192,23 @@ class _UserSandbox(ImmutableSandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.filters = {name: _guard_filter(f) for name, f in self.filters.items()}
+        self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's API)
+        owner = getattr(__obj, "__self__", None)
+        method = getattr(__obj, "__name__", "")
+        if owner is not None and isinstance(owner, (str, bytes, list, tuple, dict)) and not isinstance(
+                __obj, jinja2.runtime.Macro):
+            if method not in _SAFE_METHODS:
+                raise TemplateError(f"method {type(owner).__name__}.{method}() is not allowed in user templates")
+            if method == "replace" and isinstance(owner, str) and len(args) >= 2:
+                _check_estimate(_estimate_replace(owner, *args[:3]), "str.replace")
+            elif method == "join" and isinstance(owner, str) and args:
+                items = list(args[0])
+                _check_estimate(_estimate_join(items, owner), "str.join")
+                args = (items, *args[1:])
+            _check_arguments([*args, *kwargs.values()], f"{type(owner).__name__}.{method}()")
+        return _check_size(super().call(__context, __obj, *args, **kwargs), "a call")
 
     @staticmethod
     def guarded_concat(parts: Any) -> str:
