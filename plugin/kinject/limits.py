@@ -34,6 +34,10 @@ _PREFIX = re.compile(r"^[ \t\-?:]*", re.M)
 # style key such as `{"a":*b}`).
 _ALIAS = re.compile(r"(?:^|[\s\[{,:])\*[^\s,\[\]{}]", re.M)
 
+# Characters YAML does not allow in a stream (YAML 1.1 §5.1: printable only; tab, LF, CR and NEL allowed).
+# libyaml refuses them with a byte position only; checking first gives the line and column.
+_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff\ud800-\udfff]")
+
 # The expanded tree of one document (aliases counted with everything below them) may hold at most this many
 # nodes per allowed alias (spec.limits.maxAliases): 100,000 nodes with the default of 100. A Kubernetes object
 # that shares an env list through an anchor stays far below; a billion-laughs bomb of 9 x 10 aliases is 10^9.
@@ -67,6 +71,15 @@ def check_input(text: str, limits: Mapping[str, int] | None) -> None:
     if size > lim["maxInputBytes"]:
         raise InputError(
             f"input is {size} bytes, more than the limit of {lim['maxInputBytes']} (spec.limits.maxInputBytes)"
+        )
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is not None:
+        pos = bad.start()
+        line = text.count("\n", 0, pos) + 1
+        column = pos - text.rfind("\n", 0, pos)
+        raise InputError(
+            f"invalid YAML at line {line}, column {column}: control character U+{ord(bad.group()):04X} is not "
+            "allowed in YAML text (write it as an escape inside a double-quoted string)"
         )
     if _depth_bound(text) > lim["maxDepth"]:
         depth = _exact_depth(text, lim["maxDepth"])
