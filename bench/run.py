@@ -86,7 +86,28 @@ def gnu_time() -> str | None:
 TIME_BIN = gnu_time()
 
 
-def measure(argv: list[str], stdin: Path | None, stdout: Path, timeout: float, rss: bool = True) -> dict:
+def snapshot(work: Path) -> tuple[str, Path]:
+    """kinject as committed at HEAD, exported to `work` (git archive), so that one benchmark run measures one
+    commit even while the working tree changes. Returns (commit, directory to put on PYTHONPATH)."""
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    dest = work / f"kinject-{rev}"
+    if not (dest / "kinject" / "__init__.py").exists():
+        tmp = work / f"kinject-{rev}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", "HEAD", "plugin/kinject", "templates"], cwd=ROOT,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        (tmp / "plugin" / "kinject").rename(tmp / "kinject")
+        (tmp / "templates").rename(tmp / "kinject" / "templates")
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    return rev, dest
+
+
+def measure(argv: list[str], stdin: Path | None, stdout: Path, timeout: float, rss: bool = True,
+            env: dict | None = None) -> dict:
     """Run one process: its wall time (s), exit code and, when `rss`, its own peak RSS (KiB)."""
     err_path = stdout.with_suffix(stdout.suffix + ".err")
     rss_path = stdout.with_suffix(stdout.suffix + ".rss")
@@ -94,7 +115,8 @@ def measure(argv: list[str], stdin: Path | None, stdout: Path, timeout: float, r
         argv = [TIME_BIN, "-f", "%M", "-o", str(rss_path), *argv]
     with open(stdin or os.devnull, "rb") as fin, open(stdout, "wb") as fout, open(err_path, "wb") as ferr:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=fin, stdout=fout, stderr=ferr, cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=fin, stdout=fout, stderr=ferr, cwd=ROOT, start_new_session=True,
+                                env=env)
         timed_out = threading.Event()
 
         def kill() -> None:
@@ -260,6 +282,20 @@ def run(args: argparse.Namespace) -> dict:
     kubectl = None if args.no_kubectl else find_kubectl(args.kubectl)
     info = machine()
     info["load_average_start"] = os.getloadavg()[0]
+    kinject_env = None
+    if args.snapshot:
+        rev, snap = snapshot(work)
+        kinject_env = {**os.environ, "PYTHONPATH": str(snap)}
+        info["kinject_commit"] = f"{rev} (snapshot of HEAD)"
+        where = subprocess.run([py, "-c", "import kinject; print(kinject.__file__)"], env=kinject_env,
+                               capture_output=True, text=True).stdout.strip()
+        if not where.startswith(str(snap)):
+            raise SystemExit(f"the snapshot is not what runs: kinject imports from {where}")
+    else:
+        dirty = subprocess.run(["git", "status", "--porcelain", "plugin", "templates"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        if dirty:
+            info["kinject_commit"] = f"{info.get('kinject_commit')} + uncommitted changes"
     if kubectl:
         info["kubectl"] = kubectl_version(kubectl)
     results = {"machine": info, "sizes": args.sizes, "runs": args.runs, "python": None, "results": [],
@@ -313,13 +349,16 @@ def run(args: argparse.Namespace) -> dict:
         if small:  # warm-up (page cache, .pyc files), cheap at small N; it also measures the peak RSS, so that
             # the ~1 ms of /usr/bin/time stays out of the timed runs
             for name, (argv, stdin) in active.items():
-                rss_samples[name].append(measure(argv, stdin, work / f"{name}-{n}.out", args.timeout))
+                rss_samples[name].append(measure(argv, stdin, work / f"{name}-{n}.out", args.timeout,
+                                                 env=kinject_env if name in ("fn", "inject") else None))
+        envs = {"fn": kinject_env, "inject": kinject_env}
         for r in range(runs):
             for name, (argv, stdin) in active.items():
                 if samples[name] and ("error" in samples[name][-1]
                                       or samples[name][0]["time_s"] > args.no_repeat_after):
                     continue  # a failing or timed-out command is not retried; a very slow one not repeated
-                s = measure(argv, stdin, work / f"{name}-{n}.out", args.timeout, rss=not small)
+                s = measure(argv, stdin, work / f"{name}-{n}.out", args.timeout, rss=not small,
+                            env=envs.get(name))
                 samples[name].append(s)
                 if r == 0 and name == "fn" and "error" not in s:
                     entry["check"] = check_output(n, rl_text, (work / f"fn-{n}.out").read_text())
@@ -569,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmark.md")
     ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmark.png")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="run kinject as committed at HEAD (git archive into --work), not the working tree")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
 
