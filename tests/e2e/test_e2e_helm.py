@@ -89,6 +89,15 @@ def test_helm4_plugin_injects_hooks_by_policy(helm4_env: dict[str, str]) -> None
     assert "postrenderer.helm.sh" not in out
 
 
+def test_helm4_install_dry_run(helm4_env: dict[str, str]) -> None:
+    """`helm install` takes the same flags (client-side dry run: no cluster here)."""
+    install_helm_plugin(Path(helm4_env["HELM_PLUGINS"]))
+    cmd = commands.HELM4_TEMPLATE.replace("helm template shop", "helm install shop --dry-run=client")
+    out = ok(sh(cmd, cwd=REPO, env=helm4_env))
+    manifest = out.split("MANIFEST:", 1)[1]
+    assert_injected(docs(manifest.split("NOTES:", 1)[0]), "shop-frontend")
+
+
 def test_helm4_plugin_accepts_helm3_style_args(helm4_env: dict[str, str]) -> None:
     install_helm_plugin(Path(helm4_env["HELM_PLUGINS"]))
     cmd = commands.HELM3_TEMPLATE  # `--post-renderer-args inject ...` as written for Helm 3
