@@ -214,3 +214,19 @@ def _outcome(pod: PodTemplate, workload: Workload, profile) -> object:
     except TemplateError as exc:
         return ("error", str(exc))
     return (out.metadata, out.spec, out.warnings)
+
+
+@pytest.mark.parametrize("native,values", [(True, {}), (False, {"global": {"network": "n0", "mountMtlsCerts": True},
+                                                                 "pilot": {"cni": {"enabled": True}}})])
+def test_random_pods_reinject_to_the_same_result(native: bool, values: dict) -> None:
+    """inject_pod(inject_pod(x)) == inject_pod(x): the text layer relies on it for byte-identical reruns."""
+    profile = build_profile(values_layers=[HUB, values], native_sidecars=native, templates={"spire": SPIRE})
+    rng = random.Random(11)
+    for i in range(600):
+        pod, workload = random_pod(rng)
+        try:
+            first = inject_pod(pod, workload, profile)
+        except TemplateError:
+            continue
+        second = inject_pod(PodTemplate(first.metadata, first.spec), workload, profile)
+        assert (second.metadata, second.spec) == (first.metadata, first.spec), f"pod {i}: {pod}"

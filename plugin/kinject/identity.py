@@ -85,10 +85,22 @@ _PORT_FIELDS = ("name", "hostPort", "containerPort", "protocol", "hostIP")
 
 
 def pod_ports_json(spec: dict) -> str:
-    """ISTIO_META_POD_PORTS: every container port (Go field order, zero values omitted), one per line."""
+    """ISTIO_META_POD_PORTS: every container port (Go field order, zero values omitted), one per line.
+
+    Istio lists the ports of `spec.containers` in order, including a user-declared istio-proxy. kinject lists
+    the app containers' ports first and a user istio-proxy's ports last, wherever it is declared: after a
+    re-injection the user's proxy comes back from `proxy.istio.io/overrides` (possibly as an init container),
+    and this keeps the value identical. Same set of ports; the order differs only when the user declared ports
+    on an istio-proxy placed before app containers.
+    """
+    containers = [c for c in spec.get("containers") or [] if c.get("name") != PROXY_CONTAINER]
+    proxy = next((c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+                  if c.get("name") == PROXY_CONTAINER), None)
+    if proxy is not None:
+        containers.append(proxy)
     text = "["
     first = True
-    for container in spec.get("containers") or []:
+    for container in containers:
         for port in container.get("ports") or []:
             entry = {k: port[k] for k in _PORT_FIELDS if port.get(k) not in (None, "", 0)}
             text += "\n    " + ("" if first else ",") + json.dumps(entry, separators=(",", ":"))

@@ -154,7 +154,7 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
         recorded = overrides_annotation(applied)
         if recorded:
             annotations_out[OVERRIDES_ANNOTATION] = recorded
-    adjust_init_container_user(spec_out, user_proxy(original_spec, existing_overrides),
+    adjust_init_container_user(spec_out, user_proxy(original_spec, existing_overrides, status),
                                settings["tproxy"])
 
     proxy = find_in_pod(PROXY, spec_out)

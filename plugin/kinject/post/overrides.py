@@ -92,9 +92,15 @@ def overrides_annotation(applied: dict[str, list[dict]]) -> str | None:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def user_proxy(original_spec: dict, existing_overrides: dict[str, list[dict]]) -> dict | None:
+def user_proxy(original_spec: dict, existing_overrides: dict[str, list[dict]], status: dict | None) -> dict | None:
+    """The istio-proxy the user declared: the recorded override, else the pod's own istio-proxy unless a
+    previous injection put it there (Istio also takes an injected one, so TPROXY re-injection drifts)."""
     recorded = find(PROXY, existing_overrides.get("containers")) or find(PROXY, existing_overrides.get("initContainers"))
-    return recorded or find_in_pod(PROXY, original_spec)
+    if recorded is not None:
+        return recorded
+    if status is not None and PROXY in (status.get("containers") or []) + (status.get("initContainers") or []):
+        return None
+    return find_in_pod(PROXY, original_spec)
 
 
 def adjust_init_container_user(merged_spec: dict, user_container: dict | None, tproxy: bool) -> None:
