@@ -13,7 +13,7 @@ from kinject.errors import TemplateError
 from kinject.inject import inject_pod
 from kinject.model import PodTemplate, Workload
 from kinject.profile import build_profile
-from kinject.render import RenderCache, render_text, yaml_value
+from kinject.render import RenderCache, check_templates, render_text, yaml_value
 
 HUB = {"global": {"hub": "registry.istio.io/testing", "tag": "latest"}}
 
@@ -230,3 +230,19 @@ def test_random_pods_reinject_to_the_same_result(native: bool, values: dict) -> 
             continue
         second = inject_pod(PodTemplate(first.metadata, first.spec), workload, profile)
         assert (second.metadata, second.spec) == (first.metadata, first.spec), f"pod {i}: {pod}"
+
+
+def test_check_templates_reports_syntax_errors_early() -> None:
+    check_templates(build_profile(templates={"ok": "spec: {}"}))
+    with pytest.raises(TemplateError, match="'broken'.*syntax error at line 2"):
+        check_templates(build_profile(templates={"broken": "spec:\n  x: {{ a b }}"}))
+
+
+def test_spire_like_patch_on_a_native_proxy_is_redirected_with_a_warning() -> None:
+    profile = build_profile(values_layers=[HUB], templates={"spire": SPIRE})
+    pod = PodTemplate({"annotations": {"inject.istio.io/templates": "sidecar,spire"}}, {"containers": [{"name": "a"}]})
+    out = inject_pod(pod, Workload("apps/v1", "Deployment", "web", "default"), profile)
+    assert [c["name"] for c in out.spec["containers"]] == ["a"]
+    proxy = next(c for c in out.spec["initContainers"] if c["name"] == "istio-proxy")
+    assert {"name": "workload-socket", "mountPath": "/s", "readOnly": True} in proxy["volumeMounts"]
+    assert any("spire" in w for w in out.warnings)

@@ -139,7 +139,11 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
     for name in names:
         patch, plain = RENDER_CACHE.render_owned(name, profile, data_for(name in profile.user_templates))
         if native_move:
-            patch = _redirect_proxy_patch(patch, template_pod["spec"])
+            redirected = _redirect_proxy_patch(patch, template_pod["spec"])
+            if redirected is not patch:
+                warnings.append(f"template {name!r} patches istio-proxy under spec.containers; applied to the "
+                                "native sidecar in spec.initContainers (Istio would add a second istio-proxy)")
+                patch = redirected
         merge_pod(template_pod, _skeleton(patch), owned=True)
         if native_move and find(PROXY, template_pod["spec"].get("initContainers")) is not None:
             move_proxy_to_init(merged["spec"])
@@ -175,6 +179,9 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
     if settings["native"] and settings["status_port"] == "0" and find(PROXY, spec_out.get("initContainers")):
         warnings.append("status port 0: the native sidecar's preStop drain hook calls "
                         "`pilot-agent request --debug-port=0`, which cannot work")
+    if settings["native"] and settings["hold"] and find(PROXY, spec_out.get("initContainers")):
+        warnings.append("holdApplicationUntilProxyStarts has no effect with native sidecars: the init sidecar "
+                        "already starts before the application")
     if "containers" in spec_out and not spec_out["containers"]:
         warnings.append("no application container is left in spec.containers (the only container was "
                         "istio-proxy); the API server will reject this pod")

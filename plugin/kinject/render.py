@@ -356,6 +356,13 @@ def _check_tree(name: str, root: Any) -> None:
             raise TemplateError(f"template {name!r} rendered too large a structure")
 
 
+def check_templates(profile: Profile) -> None:
+    """Compile every template of a profile now (TemplateError naming the template on a syntax error), so a
+    broken user template is reported once at configuration time rather than for each workload."""
+    for name, source in profile.templates.items():
+        compile_template(name, source, name in profile.user_templates)
+
+
 # ---------------------------------------------------------------------------------------------- render cache
 
 def _placeholder_paths(node: Any, path: tuple = ()) -> list[tuple[tuple, str, str | None]]:
