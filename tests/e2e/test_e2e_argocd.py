@@ -89,7 +89,7 @@ def test_plugin_shape() -> None:
     script = PLUGIN["spec"]["generate"]["args"][0]
     assert PLUGIN["spec"]["generate"]["command"][0] == "bash"  # dash has no pipefail
     assert "set -euo pipefail" in script
-    assert re.search(r"kustomize build .*\| kinject inject", script)
+    assert re.search(r"kustomize build --enable-alpha-plugins --enable-exec \. \\\n\s*\| [^\n]*kinject inject", script)
     names = {p["name"] for p in PLUGIN["spec"]["parameters"]["static"]}
     assert {"namespace-labels", "config"} <= names
     for name in names:  # each announced parameter is read by generate
@@ -152,6 +152,20 @@ def test_generate_fails_on_invalid_parameter(plain_app: Path) -> None:
     proc = generate(plain_app, argocd_env("payments", PARAM_NAMESPACE_LABELS="istio-injection"))
     assert proc.returncode != 0
     assert proc.stdout == ""
+
+
+def test_generate_fails_clearly_before_argocd_times_out(plain_app: Path, tmp_path: Path) -> None:
+    """A render slower than ARGOCD_ENV_KINJECT_TIMEOUT fails with a reason, not Argo CD's opaque deadline."""
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    (slow / "kustomize").write_text("#!/bin/sh\nexec sleep 30\n")
+    (slow / "kustomize").chmod(0o755)
+    env = argocd_env("payments", ARGOCD_ENV_KINJECT_TIMEOUT="1")
+    env["PATH"] = f"{slow}:{env['PATH']}"
+    proc = generate(plain_app, env)
+    assert proc.returncode != 0
+    assert proc.stdout == ""
+    assert "took longer than 1s" in proc.stderr
 
 
 def test_init_fails_clearly_without_kustomization(tmp_path: Path) -> None:
