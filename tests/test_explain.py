@@ -449,3 +449,20 @@ def test_skipped_workload_that_carries_a_sidecar(bundle_file):
     rows = by_name(json.loads(kinject("explain", "-o", "json", "-", stdin=opted_out).stdout))
     assert rows["Deployment/frontend"]["decision"] == "skip"
     assert rows["Deployment/frontend"]["sidecar"] == "present"
+
+
+def test_large_tables_use_the_plain_renderer_with_the_same_layout(bundle_file, monkeypatch):
+    from kinject.commands import explain
+
+    rich = inproc("explain", str(bundle_file))[1].splitlines()
+    monkeypatch.setattr(explain, "RICH_MAX_ROWS", 0)
+    code, out, err = inproc("explain", str(bundle_file))
+    plain = out.splitlines()
+    assert code == 0
+    assert plain[0] == rich[0]  # same header and gutters
+    assert plain[-1] == rich[-1] == "5 to inject, 5 skipped, 0 errors"
+    first = lambda lines: [l.split()[:6] for l in lines if l and not l.startswith(" ")]  # noqa: E731,E741
+    assert first(plain) == first(rich)  # same rows, same cells (the reason column may wrap differently)
+    joined = lambda lines: " ".join(" ".join(lines).split())  # noqa: E731
+    assert "→ the pod uses hostNetwork" in joined(plain)
+    assert all(len(line) <= 132 for line in plain) and all(line == line.rstrip() for line in plain)

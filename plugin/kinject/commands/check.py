@@ -14,7 +14,7 @@ import sys
 from .. import pipeline, undo
 from ..errors import KinjectError
 from ..inputs import Options
-from .explain import OUTPUTS, analyse, console_for
+from .explain import OUTPUTS, analyse, console_for, one_run
 
 PROBLEMS = ("missing", "stale", "unwanted", "error")
 
@@ -67,11 +67,16 @@ def run(options: Options, *, output: str = "table") -> int:
     if output not in OUTPUTS:
         print(f"kinject: --output must be one of {', '.join(OUTPUTS)}, got {output!r}", file=sys.stderr)
         return 2
-    try:
-        analysis = analyse(options)
-    except KinjectError as exc:
-        print(f"kinject: {exc}", file=sys.stderr)
-        return 1
+    with one_run():
+        try:
+            analysis = analyse(options)
+        except KinjectError as exc:
+            print(f"kinject: {exc}", file=sys.stderr)
+            return 1
+        return _report(analysis, output)
+
+
+def _report(analysis, output: str) -> int:
     rows = results(analysis.report, analysis.templates)
     failed = [r for r in rows if not r["ok"]]
     if output == "json":

@@ -15,7 +15,7 @@ from typing import Any
 from .. import pipeline
 from ..errors import KinjectError
 from ..inputs import Options
-from .explain import OUTPUTS, analyse, console_for
+from .explain import OUTPUTS, analyse, console_for, one_run
 
 _NAMED_LISTS = {"containers": "container", "initContainers": "initContainer", "volumes": "volume",
                 "imagePullSecrets": "imagePullSecret", "ephemeralContainers": "ephemeralContainer"}
@@ -151,11 +151,16 @@ def run(options: Options, *, output: str = "table") -> int:
     if output not in OUTPUTS:
         print(f"kinject: --output must be one of {', '.join(OUTPUTS)}, got {output!r}", file=sys.stderr)
         return 2
-    try:
-        analysis = analyse(options)
-    except KinjectError as exc:
-        print(f"kinject: {exc}", file=sys.stderr)
-        return 1
+    with one_run():
+        try:
+            analysis = analyse(options)
+        except KinjectError as exc:
+            print(f"kinject: {exc}", file=sys.stderr)
+            return 1
+        return _report(analysis, output)
+
+
+def _report(analysis, output: str) -> int:
     diffs = workload_diffs(analysis.report)
     if output == "json":
         sys.stdout.write(json.dumps(diffs, indent=2, default=str) + "\n")

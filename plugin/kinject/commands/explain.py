@@ -6,8 +6,11 @@ Also home of `analyse()`, the dry run that `check` and `diff` share.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+import textwrap
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -29,6 +32,19 @@ class Analysis:
     report: pipeline.Report
     profiles: Any  # config.Profiles, or None when the config could not be built
     templates: list[Any]  # the pod template data of each outcome (also for errors, where outcome.before is None)
+
+
+@contextmanager
+def one_run() -> Iterator[None]:
+    """No cyclic GC while a command runs (as `inject` and `fn` do): the data has no cycles, and the collector
+    would rescan the whole parsed bundle again and again (it doubles the time of large runs)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def analyse(options: Options) -> Analysis:
@@ -145,27 +161,76 @@ def run(options: Options, *, output: str = "table") -> int:
     if output not in OUTPUTS:
         print(f"kinject: --output must be one of {', '.join(OUTPUTS)}, got {output!r}", file=sys.stderr)
         return 2
-    try:
-        analysis = analyse(options)
-    except KinjectError as exc:
-        print(f"kinject: {exc}", file=sys.stderr)
-        return 1
-    rows = entries(analysis)
-    for message, _ in analysis.report.warnings:
-        print(f"warning: {message}", file=sys.stderr)
-    if output == "json":
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-    else:
-        print_table(rows)
-    return 1 if any(r["decision"] == "error" for r in rows) else 0
+    with one_run():
+        try:
+            analysis = analyse(options)
+        except KinjectError as exc:
+            print(f"kinject: {exc}", file=sys.stderr)
+            return 1
+        rows = entries(analysis)
+        for message, _ in analysis.report.warnings:
+            print(f"warning: {message}", file=sys.stderr)
+        if output == "json":
+            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        else:
+            print_table(rows)
+        return 1 if any(r["decision"] == "error" for r in rows) else 0
 
 
 _STYLE = {"inject": "green", "skip": "yellow", "error": "bold red"}
 
 
+RICH_MAX_ROWS = 300  # rich measures every cell: 3000 rows take seconds; above this, the plain renderer
+
+
+def _cells(r: dict) -> list[str]:
+    from ..report import printable
+
+    return [printable(f"{r['kind']} {r['namespace']}/{r['name']}"), r["decision"], printable(r["revision"] or "-"),
+            printable(",".join(r["templates"]) or "-"), r["sidecar"]]
+
+
+def _why(r: dict) -> list[str]:
+    from ..report import printable
+
+    return [f"{'→ ' if i else ''}{printable(reason)}" for i, reason in enumerate(r["reasons"])]
+
+
+def plain_table(rows: list[dict], width: int, colour: bool = False) -> list[str]:
+    """The table as lines, laid out like the rich one (2-space gutters, the reason chain wrapped in the last
+    column), in time linear in the rows."""
+    headers = ["WORKLOAD", "DECISION", "REVISION", "TEMPLATES", "SIDECAR", "WHY"]
+    cells = [_cells(r) for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(headers[:-1])]
+    indent = sum(widths) + 2 * len(widths)
+    why_width = max(30, width - indent)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths + [0])).rstrip()]
+    colours = {"inject": "32", "skip": "33", "error": "1;31"}
+    for r, c in zip(rows, cells):
+        why = [piece for reason in _why(r) for piece in (textwrap.wrap(reason, why_width) or [""])]
+        first = "  ".join(v.ljust(w) for v, w in zip(c, widths))
+        if colour:
+            first = first.replace(c[1].ljust(widths[1]), f"\x1b[{colours[c[1]]}m{c[1]}\x1b[0m"
+                                  + " " * (widths[1] - len(c[1])), 1)
+        out.append(f"{first}  {why[0] if why else ''}".rstrip())
+        out += [" " * indent + piece for piece in why[1:]]
+    return out
+
+
 def print_table(rows: list[dict]) -> None:
     from rich.table import Table
 
+    if len(rows) > RICH_MAX_ROWS:
+        import shutil
+
+        tty = sys.stdout.isatty()
+        width = shutil.get_terminal_size((132, 24)).columns if tty else 132
+        lines = plain_table(rows, width, colour=tty)
+        counts = {k: sum(r["decision"] == k for r in rows) for k in ("inject", "skip", "error")}
+        lines.append(f"{counts['inject']} to inject, {counts['skip']} skipped, {counts['error']} errors")
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        return
     console = console_for(sys.stdout)
     if not rows:
         console.print("no workloads in the input")
@@ -176,17 +241,10 @@ def print_table(rows: list[dict]) -> None:
         table.add_column(column, overflow="fold")
     from rich.text import Text
 
-    from ..report import printable
-
     for r in rows:
-        table.add_row(
-            Text(printable(f"{r['kind']} {r['namespace']}/{r['name']}")),
-            Text(r["decision"], style=_STYLE[r["decision"]]),
-            Text(printable(r["revision"] or "-")),
-            Text(printable(",".join(r["templates"]) or "-")),
-            r["sidecar"],
-            Text("\n".join(f"{'→ ' if i else ''}{printable(reason)}" for i, reason in enumerate(r["reasons"]))),
-        )
+        workload, decision, revision, templates, sidecar = _cells(r)
+        table.add_row(Text(workload), Text(decision, style=_STYLE[decision]), Text(revision), Text(templates),
+                      sidecar, Text("\n".join(_why(r))))
     console.print(table)
     counts = {k: sum(r["decision"] == k for r in rows) for k in ("inject", "skip", "error")}
     console.print(f"{counts['inject']} to inject, {counts['skip']} skipped, {counts['error']} errors")

@@ -18,7 +18,7 @@ from ..inputs import Options, read
 from ..pipeline import Source
 from ..report import printable
 from ..yamltext import _CannotEdit, to_data
-from .explain import workload_nodes
+from .explain import one_run, workload_nodes
 from .inject import join_stream
 
 
@@ -30,6 +30,11 @@ class Result:
 
 
 def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int:
+    with one_run():
+        return _run(options, in_place, quiet)
+
+
+def _run(options: Options, in_place: bool, quiet: bool) -> int:
     try:
         inputs = read(options)
         results = uninject_sources(inputs.sources, inputs.namespace)
