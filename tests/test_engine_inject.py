@@ -215,3 +215,14 @@ def test_malformed_pods_are_injection_errors(metadata: dict, spec: dict, field: 
     with pytest.raises(InjectionError) as info:
         inject_pod(PodTemplate(metadata, spec), WEB, PROFILES["native"])
     assert info.value.field == field
+
+
+def test_values_of_the_wrong_shape_are_errors_not_crashes() -> None:
+    from kinject.errors import TemplateError
+
+    bad_number = build_profile(values_layers=[HUB, {"global": {"proxy": {"readinessPeriodSeconds": "often"}}}])
+    with pytest.raises(InjectionError, match="invalid injector values"):
+        inject_pod(deployment_pod(), WEB, bad_number)
+    removed = build_profile(values_layers=[HUB, {"global": {"multiCluster": None}}])
+    with pytest.raises(TemplateError, match="'sidecar'.*multiCluster"):
+        inject_pod(deployment_pod(), WEB, removed)

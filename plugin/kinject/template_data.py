@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from .errors import InjectionError
 from .identity import app_container_names, workload_identity
 from .model import Workload
 from .profile import Profile
@@ -188,7 +189,11 @@ def build_template_data(profile: Profile, workload: Workload, metadata: dict, sp
         ids = openshift_ids(namespace_annotations)
         if ids:
             uid, gid = ids
-    base_settings, base_shared = _pod_settings(profile, relevant, uid, gid)
+    try:
+        base_settings, base_shared = _pod_settings(profile, relevant, uid, gid)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # Values of the wrong shape (e.g. `global.proxy.readinessPeriodSeconds: often`) end here.
+        raise InjectionError(f"invalid injector values or annotations: {type(exc).__name__}: {exc}") from None
 
     apps = app_container_names(spec)
     identity = workload_identity(workload, metadata, spec, otel=base_settings["otel"])
