@@ -345,3 +345,17 @@ def _no_krm_annotations(doc: dict) -> dict:
         if not ann:
             del doc["metadata"]["annotations"]
     return doc
+
+
+def test_kinject_over_an_istio_injected_pod_peels_one_layer_at_a_time(wired):
+    """kinject re-injecting a pod Istio injected records that pod as the original: uninject gives it back
+    exactly, says so, and a second uninject removes Istio's sidecar best effort."""
+    istio_style = yaml.safe_dump_all([_without_records(d) for d in docs(inproc("inject", "-q", "-", stdin=BUNDLE)[1])],
+                                     sort_keys=False)
+    code, reinjected, err = inproc("inject", "-q", "-", stdin=istio_style)
+    assert code == 0, err
+    code, once, err = inproc("uninject", "-", stdin=reinjected)
+    assert docs(once) == docs(istio_style)
+    assert "already carried a sidecar: run uninject again" in report(err)["deployment/frontend"]
+    code, twice, err = inproc("uninject", "-", stdin=once)
+    assert "best effort" in report(err)["deployment/frontend"] and "istio-proxy" not in twice

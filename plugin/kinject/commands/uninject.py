@@ -78,10 +78,14 @@ def uninject_template(template: dict, ref: workloads.ObjectRef) -> tuple[dict | 
     """The pod template without its injection (None when there is nothing to remove) and what was done."""
     restored = undo.restore(template)
     if restored is not None:
+        note = ""
+        if undo.status_of(restored) is not None:  # kinject re-injected a pod Istio (or istioctl) had injected
+            note = " (back to the input kinject was given, which already carried a sidecar: run uninject again " \
+                   "to remove that one, best effort)"
         if undo.edited(template):
             return restored, Result(ref, "best-effort", "uninjected (edited since injection: kinject's record "
-                                                        "applied where it still fits, later edits kept)")
-        return restored, Result(ref, "uninjected", "uninjected")
+                                                        f"applied where it still fits, later edits kept){note}")
+        return restored, Result(ref, "uninjected", f"uninjected{note}")
     name = _workload_name(ref)
     istio = undo.istio_uninject(template, name)
     if istio is not None:
