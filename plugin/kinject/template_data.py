@@ -225,153 +225,32 @@ def _pod_settings(profile: Profile, relevant: tuple, uid: int, gid: int) -> tupl
     annotations = dict(relevant)
     pc = effective_proxy_config(mesh.get("defaultConfig") or {}, annotations)
     native = native_for_pod(profile, annotations)
-
-    interception = str(_ann(annotations, ANN_INTERCEPTION, pc.get("interceptionMode") or "REDIRECT"))
-    tproxy = interception == "TPROXY"
-    status_port = _go_sprint(_ann(annotations, ANN_STATUS_PORT, proxy_values.get("statusPort")))
+    capture = _capture(annotations, proxy_values, pc)
     cni = bool(values.get("pilot", {}).get("cni", {}).get("enabled"))
-
-    image_type_pc = (pc.get("image") or {}).get("imageType") if isinstance(pc.get("image"), dict) else None
-    proxy_image_name = annotations.get(ANN_PROXY_IMAGE) or ""
-    proxy_name = proxy_image_name if "/" in proxy_image_name else str(proxy_values.get("image") or "proxyv2")
-    init_name = proxy_image_name if "/" in proxy_image_name else str((g.get("proxy_init") or {}).get("image") or "proxyv2")
-    type_ann = annotations.get(ANN_PROXY_IMAGE_TYPE)
-    proxy_image = image_url(g["hub"], proxy_name, g.get("tag"), type_ann or image_type_pc or g.get("variant") or "")
-    init_image = image_url(g["hub"], init_name, g.get("tag"), type_ann or g.get("variant") or "")
-
-    agent_level = _ann(annotations, "sidecar.istio.io/agentLogLevel", (g.get("logging") or {}).get("level", ""))
-    status_excluded = exclude_inbound_port(
-        status_port, _ann(annotations, "traffic.sidecar.istio.io/excludeInboundPorts",
-                          proxy_values.get("excludeInboundPorts", "")))
-    include_ranges = _go_sprint(_ann(annotations, "traffic.sidecar.istio.io/includeOutboundIPRanges",
-                                     proxy_values.get("includeIPRanges", "")))
-    exclude_ranges = _go_sprint(_ann(annotations, "traffic.sidecar.istio.io/excludeOutboundIPRanges",
-                                     proxy_values.get("excludeIPRanges", "")))
-    include_inbound = _go_sprint(_ann(annotations, "traffic.sidecar.istio.io/includeInboundPorts",
-                                      proxy_values.get("includeInboundPorts", "")))
-    proxy_listen = _go_sprint(mesh.get("proxyListenPort") or 15001)
-    inbound_listen = _go_sprint(mesh.get("proxyInboundListenPort") or 15006)
-
-    init_args = ["istio-iptables", "-p", proxy_listen, "-z", inbound_listen,
-                 "-u", "1337" if tproxy else str(uid), "-m", interception, "-i", include_ranges,
-                 "-x", exclude_ranges, "-b", include_inbound,
-                 "-d", "15090,15021," + status_excluded if status_excluded else "15090,15021"]
-    for flag, key, value_key in (("-q", "traffic.sidecar.istio.io/includeOutboundPorts", "includeOutboundPorts"),
-                                 ("-o", "traffic.sidecar.istio.io/excludeOutboundPorts", "excludeOutboundPorts")):
-        if key in annotations or proxy_values.get(value_key):
-            init_args += [flag, _go_sprint(_ann(annotations, key, proxy_values.get(value_key)))]
-    if "istio.io/reroute-virtual-interfaces" in annotations:
-        init_args += ["-k", annotations["istio.io/reroute-virtual-interfaces"]]
-    elif "traffic.sidecar.istio.io/kubevirtInterfaces" in annotations:
-        init_args += ["-k", annotations["traffic.sidecar.istio.io/kubevirtInterfaces"]]
-    if "traffic.sidecar.istio.io/excludeInterfaces" in annotations:
-        init_args += ["-c", annotations["traffic.sidecar.istio.io/excludeInterfaces"]]
-    init_args.append(f"--log_output_level={agent_level}")
-    if g.get("logAsJson"):
-        init_args.append("--log_as_json")
-    if cni:
-        init_args += ["--run-validation", "--skip-rule-apply"]
-    elif (g.get("proxy_init") or {}).get("forceApplyIptables"):
-        init_args.append("--force-apply")
-    if g.get("nativeNftables"):
-        init_args.append("--native-nftables")
-
-    proxy_args = ["proxy", "sidecar", "--domain", f"$(POD_NAMESPACE).svc.{proxy_values.get('clusterDomain')}",
-                  f"--proxyLogLevel={_ann(annotations, 'sidecar.istio.io/logLevel', proxy_values.get('logLevel'))}",
-                  "--proxyComponentLogLevel="
-                  f"{_ann(annotations, 'sidecar.istio.io/componentLogLevel', proxy_values.get('componentLogLevel'))}",
-                  f"--log_output_level={agent_level}"]
-    if (g.get("sts") or {}).get("servicePort"):
-        proxy_args.append(f"--stsPort={_go_sprint(g['sts']['servicePort'])}")
-    if g.get("logAsJson"):
-        proxy_args.append("--log_as_json")
-    if proxy_values.get("outlierLogPath"):
-        proxy_args.append(f"--outlierLogPath={proxy_values['outlierLogPath']}")
-
-    hold = bool(pc.get("holdApplicationUntilProxyStarts")) or bool(proxy_values.get("holdApplicationUntilProxyStarts"))
-    if proxy_values.get("lifecycle"):
-        lifecycle = proxy_values["lifecycle"]
-    elif hold and not native:
-        lifecycle = {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}
-    elif native:
-        lifecycle = {"preStop": {"exec": {"command": ["pilot-agent", "request", f"--debug-port={status_port}",
-                                                      "POST", "drain"]}}}
-    else:
-        lifecycle = None
-
+    proxy_image, init_image = _images(g, annotations, pc)
     metadata_env = sorted((str(k), str(v)) for k, v in (pc.get("proxyMetadata") or {}).items())
-    cap_net_bind = str(_ann(annotations, "sidecar.istio.io/capNetBindService",
-                            _go_sprint(proxy_values.get("capNetBindService")))) == "true"
-    if dict(metadata_env).get("IPTABLES_TRACE_LOGGING") == "true":
-        security = {"allowPrivilegeEscalation": True, "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
-                    "privileged": True, "readOnlyRootFilesystem": True, "runAsGroup": gid,
-                    "runAsNonRoot": False, "runAsUser": 0}
-    else:
-        privileged = bool(proxy_values.get("privileged"))
-        capabilities: dict[str, list[str]] = {}
-        adds = (["NET_ADMIN"] if tproxy else []) + (["NET_BIND_SERVICE"] if cap_net_bind else [])
-        if adds:
-            capabilities["add"] = adds
-        capabilities["drop"] = ["ALL"]
-        security = {"allowPrivilegeEscalation": privileged, "capabilities": capabilities, "privileged": privileged,
-                    "readOnlyRootFilesystem": True}
-        if tproxy or cap_net_bind:
-            security.update(runAsGroup=1337, runAsNonRoot=False, runAsUser=0)
-        else:
-            security.update(runAsGroup=gid, runAsNonRoot=True, runAsUser=uid)
-    if proxy_values.get("seccompProfile"):
-        security["seccompProfile"] = proxy_values["seccompProfile"]
+    hold = bool(pc.get("holdApplicationUntilProxyStarts")) or bool(proxy_values.get("holdApplicationUntilProxyStarts"))
+    agent_level = _ann(annotations, "sidecar.istio.io/agentLogLevel", (g.get("logging") or {}).get("level", ""))
+    trust_domain = mesh.get("trustDomain") or g.get("trustDomain") or ""
 
     def readiness(key: str, value_key: str) -> int:
         return int(_ann(annotations, f"readiness.status.sidecar.istio.io/{key}", proxy_values.get(value_key) or 0))
 
-    cni_annotations: list[tuple[str, str]] = []
-    if cni:
-        cni_annotations.append((ANN_INTERCEPTION, interception))
-        if include_ranges:
-            cni_annotations.append(("traffic.sidecar.istio.io/includeOutboundIPRanges", include_ranges))
-        if exclude_ranges:
-            cni_annotations.append(("traffic.sidecar.istio.io/excludeOutboundIPRanges", exclude_ranges))
-        cni_annotations.append(("traffic.sidecar.istio.io/includeInboundPorts", include_inbound))
-        cni_annotations.append(("traffic.sidecar.istio.io/excludeInboundPorts", status_excluded))
-        for key, value_key in (("traffic.sidecar.istio.io/includeOutboundPorts", "includeOutboundPorts"),
-                               ("traffic.sidecar.istio.io/excludeOutboundPorts", "excludeOutboundPorts")):
-            if key in annotations or proxy_values.get(value_key):
-                cni_annotations.append((key, _go_sprint(_ann(annotations, key, proxy_values.get(value_key)))))
-        for key in CNI_ECHO[2:]:
-            if key in annotations:
-                cni_annotations.append((key, annotations[key]))
-        if (values.get("pilot", {}).get("cni", {}).get("provider")) == "multus":
-            cni_annotations.append((MULTUS_ANNOTATION,
-                                    append_multus_network(annotations.get(MULTUS_ANNOTATION, ""), "default/istio-cni")))
-
-    datadog_env: list[tuple[str, str]] = []
-    if proxy_values.get("tracer") == "datadog" and annotations.get("apm.datadoghq.com/env"):
-        try:
-            parsed = json.loads(annotations["apm.datadoghq.com/env"])
-        except ValueError:
-            parsed = {}
-        if isinstance(parsed, dict):
-            datadog_env = sorted((str(k), str(v)) for k, v in parsed.items())
-
-    user_volumes = _json_map(annotations.get("sidecar.istio.io/userVolume"))
-    user_mounts = _json_map(annotations.get("sidecar.istio.io/userVolumeMount"))
-    otel = _otel_enabled(mesh)
-    trust_domain = mesh.get("trustDomain") or g.get("trustDomain") or ""
     settings = {
         "native": native,
-        "interception_mode": interception,
-        "tproxy": tproxy,
-        "status_port": status_port,
+        "interception_mode": capture["mode"],
+        "tproxy": capture["mode"] == "TPROXY",
+        "status_port": capture["status_port"],
         "cni": cni,
         "init_name": "istio-validation" if cni else "istio-init",
-        "init_args": init_args,
-        "proxy_args": proxy_args,
+        "init_args": _init_args(capture, annotations, values, mesh, uid, agent_level, cni),
+        "proxy_args": _proxy_args(annotations, g, agent_level),
         "resources": proxy_resources(values, annotations),
-        "lifecycle": lifecycle,
+        "lifecycle": _lifecycle(proxy_values, hold, native, capture["status_port"]),
         "hold": hold,
         "proxy_metadata": metadata_env,
-        "proxy_security_context": security,
+        "proxy_security_context": _proxy_security_context(annotations, proxy_values, dict(metadata_env),
+                                                          capture["mode"] == "TPROXY", uid, gid),
         "readiness": {"initialDelaySeconds": readiness("initialDelaySeconds", "readinessInitialDelaySeconds"),
                       "periodSeconds": readiness("periodSeconds", "readinessPeriodSeconds"),
                       "failureThreshold": readiness("failureThreshold", "readinessFailureThreshold")},
@@ -381,14 +260,12 @@ def _pod_settings(profile: Profile, relevant: tuple, uid: int, gid: int) -> tupl
         "mesh_id": g.get("meshID") or trust_domain,
         "trust_domain": trust_domain,
         "hbone": dict(metadata_env).get("ISTIO_META_ENABLE_HBONE") == "true",
-        "cni_annotations": cni_annotations,
+        "cni_annotations": _cni_annotations(capture, annotations, values) if cni else [],
         "bootstrap_override": annotations.get("sidecar.istio.io/bootstrapOverride") or "",
-        "user_volumes": [{"name": name, **(body if isinstance(body, dict) else {})}
-                         for name, body in sorted(user_volumes.items())],
-        "user_volume_mounts": [{"name": name, **(body if isinstance(body, dict) else {})}
-                               for name, body in sorted(user_mounts.items())],
-        "datadog_env": datadog_env,
-        "otel": otel,
+        "user_volumes": _named_entries(annotations.get("sidecar.istio.io/userVolume")),
+        "user_volume_mounts": _named_entries(annotations.get("sidecar.istio.io/userVolumeMount")),
+        "datadog_env": _datadog_env(annotations, proxy_values),
+        "otel": _otel_enabled(mesh),
         "cluster_trust_bundle": str((values.get("pilot", {}).get("env") or {})
                                     .get("ENABLE_CLUSTER_TRUST_BUNDLE_API", "")).lower() == "true",
     }
@@ -406,6 +283,157 @@ def _pod_settings(profile: Profile, relevant: tuple, uid: int, gid: int) -> tupl
         "annotations": annotations,
     }
     return settings, shared
+
+
+def _capture(annotations: dict, proxy_values: dict, pc: dict) -> dict[str, str]:
+    """Traffic capture settings: annotation, else values (interception mode: annotation, else ProxyConfig)."""
+    status_port = _go_sprint(_ann(annotations, ANN_STATUS_PORT, proxy_values.get("statusPort")))
+
+    def setting(annotation: str, value_key: str) -> str:
+        return _go_sprint(_ann(annotations, f"traffic.sidecar.istio.io/{annotation}", proxy_values.get(value_key, "")))
+
+    return {
+        "mode": str(_ann(annotations, ANN_INTERCEPTION, pc.get("interceptionMode") or "REDIRECT")),
+        "status_port": status_port,
+        "include_ranges": setting("includeOutboundIPRanges", "includeIPRanges"),
+        "exclude_ranges": setting("excludeOutboundIPRanges", "excludeIPRanges"),
+        "include_inbound": setting("includeInboundPorts", "includeInboundPorts"),
+        "exclude_inbound": exclude_inbound_port(status_port, setting("excludeInboundPorts", "excludeInboundPorts")),
+    }
+
+
+_OUTBOUND_PORTS = (("-q", "traffic.sidecar.istio.io/includeOutboundPorts", "includeOutboundPorts"),
+                   ("-o", "traffic.sidecar.istio.io/excludeOutboundPorts", "excludeOutboundPorts"))
+
+
+def _init_args(capture: dict, annotations: dict, values: dict, mesh: dict, uid: int, agent_level: str,
+               cni: bool) -> list[str]:
+    """istio-iptables arguments (reference §2.3.1)."""
+    g = values["global"]
+    proxy_values = g["proxy"]
+    excluded = capture["exclude_inbound"]
+    args = ["istio-iptables",
+            "-p", _go_sprint(mesh.get("proxyListenPort") or 15001),
+            "-z", _go_sprint(mesh.get("proxyInboundListenPort") or 15006),
+            "-u", "1337" if capture["mode"] == "TPROXY" else str(uid),
+            "-m", capture["mode"],
+            "-i", capture["include_ranges"],
+            "-x", capture["exclude_ranges"],
+            "-b", capture["include_inbound"],
+            "-d", f"15090,15021,{excluded}" if excluded else "15090,15021"]
+    for flag, key, value_key in _OUTBOUND_PORTS:
+        if key in annotations or proxy_values.get(value_key):
+            args += [flag, _go_sprint(_ann(annotations, key, proxy_values.get(value_key)))]
+    if "istio.io/reroute-virtual-interfaces" in annotations:
+        args += ["-k", annotations["istio.io/reroute-virtual-interfaces"]]
+    elif "traffic.sidecar.istio.io/kubevirtInterfaces" in annotations:
+        args += ["-k", annotations["traffic.sidecar.istio.io/kubevirtInterfaces"]]
+    if "traffic.sidecar.istio.io/excludeInterfaces" in annotations:
+        args += ["-c", annotations["traffic.sidecar.istio.io/excludeInterfaces"]]
+    args.append(f"--log_output_level={agent_level}")
+    if g.get("logAsJson"):
+        args.append("--log_as_json")
+    if cni:
+        args += ["--run-validation", "--skip-rule-apply"]
+    elif (g.get("proxy_init") or {}).get("forceApplyIptables"):
+        args.append("--force-apply")
+    if g.get("nativeNftables"):
+        args.append("--native-nftables")
+    return args
+
+
+def _proxy_args(annotations: dict, g: dict, agent_level: str) -> list[str]:
+    proxy_values = g["proxy"]
+    log_level = _ann(annotations, "sidecar.istio.io/logLevel", proxy_values.get("logLevel"))
+    component_level = _ann(annotations, "sidecar.istio.io/componentLogLevel", proxy_values.get("componentLogLevel"))
+    args = ["proxy", "sidecar", "--domain", f"$(POD_NAMESPACE).svc.{proxy_values.get('clusterDomain')}",
+            f"--proxyLogLevel={log_level}", f"--proxyComponentLogLevel={component_level}",
+            f"--log_output_level={agent_level}"]
+    if (g.get("sts") or {}).get("servicePort"):
+        args.append(f"--stsPort={_go_sprint(g['sts']['servicePort'])}")
+    if g.get("logAsJson"):
+        args.append("--log_as_json")
+    if proxy_values.get("outlierLogPath"):
+        args.append(f"--outlierLogPath={proxy_values['outlierLogPath']}")
+    return args
+
+
+def _images(g: dict, annotations: dict, pc: dict) -> tuple[str, str]:
+    """(proxy image, init image): the annotation image when it has a slash, else hub/name:tag[-type]."""
+    annotated = annotations.get(ANN_PROXY_IMAGE) or ""
+    proxy_name = annotated if "/" in annotated else str(g["proxy"].get("image") or "proxyv2")
+    init_name = annotated if "/" in annotated else str((g.get("proxy_init") or {}).get("image") or "proxyv2")
+    pc_type = pc["image"].get("imageType") if isinstance(pc.get("image"), dict) else None
+    annotated_type = annotations.get(ANN_PROXY_IMAGE_TYPE)
+    return (image_url(g["hub"], proxy_name, g.get("tag"), annotated_type or pc_type or g.get("variant") or ""),
+            image_url(g["hub"], init_name, g.get("tag"), annotated_type or g.get("variant") or ""))
+
+
+def _lifecycle(proxy_values: dict, hold: bool, native: bool, status_port: str) -> dict | None:
+    """values lifecycle, else `pilot-agent wait` (classic + hold), else the native drain hook, else none."""
+    if proxy_values.get("lifecycle"):
+        return proxy_values["lifecycle"]
+    if hold and not native:
+        return {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}
+    if native:
+        return {"preStop": {"exec": {"command": ["pilot-agent", "request", f"--debug-port={status_port}",
+                                                 "POST", "drain"]}}}
+    return None
+
+
+def _proxy_security_context(annotations: dict, proxy_values: dict, metadata: dict, tproxy: bool, uid: int,
+                            gid: int) -> dict:
+    cap_net_bind = str(_ann(annotations, "sidecar.istio.io/capNetBindService",
+                            _go_sprint(proxy_values.get("capNetBindService")))) == "true"
+    if metadata.get("IPTABLES_TRACE_LOGGING") == "true":
+        security = {"allowPrivilegeEscalation": True, "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+                    "privileged": True, "readOnlyRootFilesystem": True, "runAsGroup": gid,
+                    "runAsNonRoot": False, "runAsUser": 0}
+    else:
+        privileged = bool(proxy_values.get("privileged"))
+        adds = (["NET_ADMIN"] if tproxy else []) + (["NET_BIND_SERVICE"] if cap_net_bind else [])
+        capabilities = {"add": adds, "drop": ["ALL"]} if adds else {"drop": ["ALL"]}
+        security = {"allowPrivilegeEscalation": privileged, "capabilities": capabilities, "privileged": privileged,
+                    "readOnlyRootFilesystem": True}
+        if tproxy or cap_net_bind:  # needs root
+            security.update(runAsGroup=1337, runAsNonRoot=False, runAsUser=0)
+        else:
+            security.update(runAsGroup=gid, runAsNonRoot=True, runAsUser=uid)
+    if proxy_values.get("seccompProfile"):
+        security["seccompProfile"] = proxy_values["seccompProfile"]
+    return security
+
+
+def _cni_annotations(capture: dict, annotations: dict, values: dict) -> list[tuple[str, str]]:
+    """With the CNI plugin the pod carries its capture settings as annotations (the plugin reads them)."""
+    proxy_values = values["global"]["proxy"]
+    out = [(ANN_INTERCEPTION, capture["mode"])]
+    if capture["include_ranges"]:
+        out.append(("traffic.sidecar.istio.io/includeOutboundIPRanges", capture["include_ranges"]))
+    if capture["exclude_ranges"]:
+        out.append(("traffic.sidecar.istio.io/excludeOutboundIPRanges", capture["exclude_ranges"]))
+    out.append(("traffic.sidecar.istio.io/includeInboundPorts", capture["include_inbound"]))
+    out.append(("traffic.sidecar.istio.io/excludeInboundPorts", capture["exclude_inbound"]))
+    for _, key, value_key in _OUTBOUND_PORTS:
+        if key in annotations or proxy_values.get(value_key):
+            out.append((key, _go_sprint(_ann(annotations, key, proxy_values.get(value_key)))))
+    out.extend((key, annotations[key]) for key in CNI_ECHO[2:] if key in annotations)
+    if values.get("pilot", {}).get("cni", {}).get("provider") == "multus":
+        out.append((MULTUS_ANNOTATION, append_multus_network(annotations.get(MULTUS_ANNOTATION, ""),
+                                                             "default/istio-cni")))
+    return out
+
+
+def _datadog_env(annotations: dict, proxy_values: dict) -> list[tuple[str, str]]:
+    if proxy_values.get("tracer") != "datadog" or not annotations.get("apm.datadoghq.com/env"):
+        return []
+    parsed = _json_map(annotations["apm.datadoghq.com/env"])
+    return sorted((str(k), str(v)) for k, v in parsed.items())
+
+
+def _named_entries(text: str | None) -> list[dict]:
+    """`{"name": {...fields}}` JSON (userVolume/userVolumeMount) -> [{"name": name, ...fields}], sorted."""
+    return [{"name": name, **(body if isinstance(body, dict) else {})} for name, body in sorted(_json_map(text).items())]
 
 
 def _json_map(text: str | None) -> dict:
