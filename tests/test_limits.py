@@ -382,3 +382,40 @@ def test_alias_bomb_in_the_mesh_configmap() -> None:
     objects = [ENABLED_NS, mesh, deployment()]
     run = run_cli(["fn"], dump(resource_list(objects)), timeout=5, memory_mb=1024)
     assert_clean_failure(run, "mesh")
+
+
+CONFIG_HEAD = "apiVersion: kinject.dev/v1alpha1\nkind: SidecarInjector\nspec:\n  values:\n    x:\n"
+
+
+@pytest.mark.xfail(strict=True, reason="config.load_config_file parses --config with a bare yaml.load_all: the "
+                   "config file sits in the untrusted repository (kustomize legacy plugin), and an alias bomb in "
+                   "it hangs kinject (patch in the issue-5 report: limits.safe_load)")
+def test_alias_bomb_in_the_config_file(tmp_path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG_HEAD + billion_laughs(8, 10, "      "))
+    run = run_cli(["inject", f"--config={config}", "-"], dump_all([ENABLED_NS, deployment()]), timeout=5,
+                  memory_mb=1024)
+    assert_clean_failure(run, "c.yaml", "alias")
+
+
+@pytest.mark.xfail(strict=True, reason="same as test_alias_bomb_in_the_config_file: a recursive alias in --config "
+                   "ends as 'internal error: ValueError: Circular reference detected'")
+def test_recursive_alias_in_the_config_file(tmp_path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG_HEAD.replace("    x:\n", "    x: &a [*a]\n"))
+    run = run_cli(["inject", f"--config={config}", "-"], dump_all([ENABLED_NS, deployment()]), timeout=20)
+    assert_clean_failure(run, "c.yaml", "recursive")
+
+
+def test_deep_nesting_in_the_config_file(tmp_path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG_HEAD.replace("    x:\n", "    x: " + "[" * DEEP + "]" * DEEP + "\n"))
+    run = run_cli(["inject", f"--config={config}", "-"], dump_all([ENABLED_NS, deployment()]), timeout=20)
+    assert_clean_failure(run, "c.yaml")
+
+
+def test_alias_bomb_in_the_function_config_fn() -> None:
+    text = (as_resource_list(dump(ENABLED_NS)) + "functionConfig:\n" + "".join(
+        "  " + line + "\n" for line in (CONFIG_HEAD + billion_laughs(8, 10, "      ")).splitlines()))
+    run = run_cli(["fn"], text, timeout=20, memory_mb=MEM)
+    assert_clean_failure(run, "alias")

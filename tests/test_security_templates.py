@@ -153,3 +153,22 @@ def test_memory_amplifiers_are_refused_before_allocating(name: str, request) -> 
     run = run_cli(["fn"], _rl(AMPLIFIERS[name]), timeout=30, memory_mb=1536)
     _check(run)
     assert run.max_rss_mb < MAX_RSS_MB, f"peak memory {run.max_rss_mb:.0f} MB"
+
+
+def test_templates_from_bundle_configmaps_never_run() -> None:
+    """The cluster's istio-sidecar-injector ConfigMap may travel in the bundle (untrusted): its Go templates are
+    ignored with a warning, so template code in it never runs, whatever it holds."""
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "istio-sidecar-injector", "namespace": "istio-system"},
+          "data": {"config": dump({"templates": {"sidecar": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                                                 "evil": "{% for i in range(10**9) %}{% endfor %}"}})}}
+    objects = [ENABLED_NS, cm, deployment(), deployment(name="web2",
+                                                       annotations={"inject.istio.io/templates": "evil"})]
+    run = run_inproc(["fn"], dump(resource_list(objects)))
+    assert run.seconds < FAST
+    out = load(run.stdout)
+    assert out["items"][1] == cm
+    assert "subclasses" not in dump(out["items"][2:]) and "<class" not in run.stdout
+    assert "Go templates cannot run" in run.stderr or "ignored" in run.stderr, run.stderr
+    # `evil` is not a known template: an error naming it, not a rendering of it
+    assert_clean_failure(run, "evil")
