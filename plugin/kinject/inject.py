@@ -111,30 +111,45 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
     check_pod_shape(pod)
     annotations = (pod.metadata or {}).get("annotations") or {}
     validate_annotations(annotations)
-    warnings: list[str] = []
-    # `original_spec` is the user's pod as Istio sees it; it is only read from here on. `spec` is the
-    # working copy every merge edits.
+    # `original_spec` is the user's pod as Istio sees it; it is only read from here on. `merged` is the
+    # working copy every step edits.
     original_spec = spec_before_merge(pod, profile)
-    metadata = clone(pod.metadata or {})
-    spec = clone(original_spec)
-
+    merged = {"metadata": clone(pod.metadata or {}), "spec": clone(original_spec)}
     status = parse_status(annotations)
     existing_overrides = parse_overrides(annotations)
     tmpl_meta, tmpl_spec = template_input(pod.metadata or {}, original_spec, status, existing_overrides,
                                           profile.mesh)
     names = select_templates(tmpl_meta.get("annotations") or {}, profile)
-
-    data_cache: dict[bool, TemplateData] = {}
+    data: dict[bool, TemplateData] = {}  # built-in / user template data, built on first use
 
     def data_for(user: bool) -> TemplateData:
-        if user not in data_cache:
-            data_cache[user] = build_template_data(profile, workload, tmpl_meta, tmpl_spec,
-                                                   namespace_annotations=namespace_annotations, user_template=user)
-        return data_cache[user]
+        if user not in data:
+            data[user] = build_template_data(profile, workload, tmpl_meta, tmpl_spec,
+                                             namespace_annotations=namespace_annotations, user_template=user)
+        return data[user]
 
     settings = data_for(False).shared["s"]
-    native_move = native_move_enabled(profile, annotations)
-    merged = {"metadata": metadata, "spec": spec}
+    warnings: list[str] = []
+    template_spec = _apply_templates(merged, names, profile, data_for, native_move_enabled(profile, annotations),
+                                     warnings)
+
+    applied = reapply_user_containers(merged, original_spec, template_spec, status, existing_overrides)
+    annotations_out = merged["metadata"].setdefault("annotations", {})
+    if status is None:
+        recorded = overrides_annotation(applied)
+        if recorded:
+            annotations_out[OVERRIDES_ANNOTATION] = recorded
+    adjust_init_container_user(merged["spec"], user_proxy(original_spec, existing_overrides, status),
+                               settings["tproxy"])
+    _post_process(merged, template_spec, profile, settings)
+    warnings += _layout_warnings(merged["spec"], settings, annotations)
+    return InjectOutcome(metadata=merged["metadata"], spec=merged["spec"], warnings=warnings)
+
+
+def _apply_templates(merged: dict, names: list[str], profile: Profile, data_for, native_move: bool,
+                     warnings: list[str]) -> dict:
+    """Render each template once and merge it onto the pod (in place). Returns the accumulated template pod
+    spec (item names only: what the status annotation and the override detection need)."""
     template_pod: dict = {"metadata": {}, "spec": {}}
     for name in names:
         patch, plain = RENDER_CACHE.render_owned(name, profile, data_for(name in profile.user_templates))
@@ -148,46 +163,44 @@ def inject_pod(pod: PodTemplate, workload: Workload, profile: Profile,
         if native_move and find(PROXY, template_pod["spec"].get("initContainers")) is not None:
             move_proxy_to_init(merged["spec"])
         merge_pod(merged, patch, owned=plain)
+    return template_pod["spec"]
 
-    applied = reapply_user_containers(merged, original_spec, template_pod["spec"], status,
-                                      existing_overrides)
-    meta_out, spec_out = merged["metadata"], merged["spec"]
-    annotations_out = meta_out.setdefault("annotations", {})
-    labels_out = meta_out.setdefault("labels", {})
-    if status is None:
-        recorded = overrides_annotation(applied)
-        if recorded:
-            annotations_out[OVERRIDES_ANNOTATION] = recorded
-    adjust_init_container_user(spec_out, user_proxy(original_spec, existing_overrides, status),
-                               settings["tproxy"])
 
-    proxy = find_in_pod(PROXY, spec_out)
-    proxy_env, network = cluster_network_env(profile.values, labels_out)
+def _post_process(merged: dict, template_spec: dict, profile: Profile, settings: dict) -> None:
+    """Istio's postProcessPod, in its order: cluster/network env, Prometheus, probes, metadata, reorder."""
+    metadata, spec = merged["metadata"], merged["spec"]
+    annotations = metadata.setdefault("annotations", {})
+    labels = metadata.get("labels") or {}
+    proxy = find_in_pod(PROXY, spec)
+    proxy_env, network = cluster_network_env(profile.values, labels)
     overwrite_cluster_info(proxy, proxy_env)
-    apply_prometheus_merge(annotations_out, proxy, profile.mesh)
-    _secure_port_annotation(annotations_out, proxy)
+    apply_prometheus_merge(annotations, proxy, profile.mesh)
+    _secure_port_annotation(annotations, proxy)
     rewrite_default = bool((profile.values.get("sidecarInjectorWebhook") or {}).get("rewriteAppHTTPProbe", True))
-    if proxy is not None and parse_rewrite_flag(annotations_out, rewrite_default):
-        apply_probe_rewrite(spec_out, proxy, _probe_status_port(annotations_out, profile.mesh))
+    if proxy is not None and parse_rewrite_flag(annotations, rewrite_default):
+        apply_probe_rewrite(spec, proxy, _probe_status_port(annotations, profile.mesh))
     if network:
-        labels_out[NETWORK_LABEL] = network
-    annotations_out[STATUS_ANNOTATION] = status_annotation(template_pod["spec"], profile.revision)
+        metadata.setdefault("labels", {})[NETWORK_LABEL] = network
+    annotations[STATUS_ANNOTATION] = status_annotation(template_spec, profile.revision)
     # The webhook adds these (kube-inject does not); kinject emulates the webhook.
-    annotations_out.update(profile.injected_annotations)
-    reorder_pod(spec_out, settings["hold"])
+    annotations.update(profile.injected_annotations)
+    reorder_pod(spec, settings["hold"])
 
-    if settings["native"] and settings["status_port"] == "0" and find(PROXY, spec_out.get("initContainers")):
+
+def _layout_warnings(spec: dict, settings: dict, annotations: dict) -> list[str]:
+    warnings = []
+    native_proxy = settings["native"] and find(PROXY, spec.get("initContainers")) is not None
+    if native_proxy and settings["status_port"] == "0":
         warnings.append("status port 0: the native sidecar's preStop drain hook calls "
                         "`pilot-agent request --debug-port=0`, which cannot work")
-    if settings["native"] and settings["hold"] and find(PROXY, spec_out.get("initContainers")):
+    if native_proxy and settings["hold"] and "holdApplicationUntilProxyStarts" in annotations.get(
+            "proxy.istio.io/config", ""):
         warnings.append("holdApplicationUntilProxyStarts has no effect with native sidecars: the init sidecar "
                         "already starts before the application")
-    if "containers" in spec_out and not spec_out["containers"]:
+    if "containers" in spec and not spec["containers"]:
         warnings.append("no application container is left in spec.containers (the only container was "
                         "istio-proxy); the API server will reject this pod")
-    if not labels_out:
-        meta_out.pop("labels")
-    return InjectOutcome(metadata=meta_out, spec=spec_out, warnings=warnings)
+    return warnings
 
 
 def check_pod_shape(pod: PodTemplate) -> None:
