@@ -5,7 +5,6 @@ starts the function once per build, so start-up time is the cost users pay most 
 v5.7 ignores `exec.args`, so `exec: {path: kinject}` must work with no arguments at all).
 """
 
-from __future__ import annotations
 
 import os
 import sys
@@ -167,13 +166,21 @@ def _build_app():  # noqa: C901 - one flat list of commands reads best
 
     hook = typer.Typer(help="pre-commit hooks.", no_args_is_help=True)
     app.add_typer(hook, name="hook")
+    passthrough = {"allow_extra_args": True, "ignore_unknown_options": True}
 
-    @hook.command("inject")
-    def hook_inject(files: List[str] = typer.Argument(..., help="Manifest files.")) -> None:
-        """Inject in place; exit 1 when a file changed (pre-commit contract)."""
-        from .commands.precommit import run_inject_hook
+    @hook.command("inject", context_settings=passthrough)
+    def hook_inject(ctx: typer.Context) -> None:
+        """Inject in place; exit 1 when a file changed (pre-commit contract). [OPTIONS] FILES as `inject`."""
+        from .commands import precommit
 
-        raise typer.Exit(run_inject_hook(list(files)))
+        raise typer.Exit(precommit.main(["inject", *ctx.args]))
+
+    @hook.command("check", context_settings=passthrough)
+    def hook_check(ctx: typer.Context) -> None:
+        """Exit 1 listing workloads whose sidecar is missing or stale. [OPTIONS] FILES as `check`."""
+        from .commands import precommit
+
+        raise typer.Exit(precommit.main(["check", *ctx.args]))
 
     return app
 
