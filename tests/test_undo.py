@@ -354,9 +354,36 @@ except ImportError:  # pragma: no cover - the engine is not there yet
     PROFILE = None
 
 
+ENGINE_ANNOTATIONS = {  # annotations that change what the engine does, with valid values
+    "sidecar.istio.io/rewriteAppHTTPProbers": "false",
+    "sidecar.istio.io/interceptionMode": "TPROXY",
+    "traffic.sidecar.istio.io/excludeOutboundPorts": "5432",
+    "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
+    "sidecar.istio.io/userVolume": '{"extra":{"emptyDir":{}}}',
+    "sidecar.istio.io/userVolumeMount": '{"extra":{"mountPath":"/extra"}}',
+    "sidecar.istio.io/nativeSidecar": "false",
+    "sidecar.istio.io/proxyCPU": "100m",
+    "inject.istio.io/templates": "sidecar",
+}
+
+
+@st.composite
+def engine_pod_templates(draw):
+    template = draw(pod_templates())
+    chosen = draw(st.lists(st.sampled_from(sorted(ENGINE_ANNOTATIONS)), unique=True, max_size=4))
+    if chosen:
+        meta = template.setdefault("metadata", {})
+        meta.setdefault("annotations", {}).update({k: ENGINE_ANNOTATIONS[k] for k in chosen})
+    if draw(st.booleans()):
+        template["spec"]["securityContext"] = {"runAsUser": draw(st.integers(1, 65534))}
+    if draw(st.booleans()):
+        template["spec"]["dnsConfig"] = {"searches": ["svc.cluster.local"]}
+    return template
+
+
 @pytest.mark.skipif(PROFILE is None, reason="injection engine not available")
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pod_templates())
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(engine_pod_templates())
 def test_property_restore_inverts_the_real_engine(template):
     injected = real_inject(template)
     assert not same(injected, template)
@@ -364,8 +391,8 @@ def test_property_restore_inverts_the_real_engine(template):
 
 
 @pytest.mark.skipif(PROFILE is None, reason="injection engine not available")
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pod_templates())
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(engine_pod_templates())
 def test_property_reinjection_after_restore_equals_first_injection(template):
     """What the pipeline will do on re-injection: restore the original, inject fresh."""
     first = real_inject(template)
