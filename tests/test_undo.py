@@ -466,3 +466,11 @@ def test_property_istio_best_effort_removes_the_sidecar_and_keeps_the_app(templa
     labels = (back.get("metadata") or {}).get("labels") or {}
     assert labels.get("security.istio.io/tlsMode") == ((template.get("metadata") or {}).get("labels") or {}).get(
         "security.istio.io/tlsMode")
+
+
+def test_record_falls_back_to_the_whole_original_when_a_patch_cannot_say_it():
+    original = {"metadata": {"labels": {1: "int key"}}, "spec": {"containers": [{"name": "a"}]}}
+    injected = {"metadata": {"labels": {"x": "y"}, "annotations": {STATUS: '{"containers":["istio-proxy"]}'}},
+                "spec": {"containers": [{"name": "istio-proxy"}, {"name": "a"}]}}
+    rec = json.loads(json.dumps(undo.record(original, injected)))
+    assert same(undo.restore(undo.embed(injected, rec)), original)

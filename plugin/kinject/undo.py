@@ -11,6 +11,7 @@ A patch is a small JSON tree that only describes differences:
 
     dict patch  {"s": {key: literal}, "d": [keys to delete], "p": {key: patch}, "e": 1}
                 ("e": drop this map from its parent when it ends up empty: a map injection had to create)
+                or {"r": literal}: the whole value (only when the above cannot say it exactly)
     list patch  {"l": [op, ...], "x": [names of elements injection added], "i": 1 (keys are indexes)}
                 op = key            the current element with that key, unchanged
                    | [key, patch]   that element, patched
@@ -138,10 +139,7 @@ def record(original_template: dict, injected_template: dict) -> dict:
     rec = {"v": VERSION, "h": _hash(stripped), "p": patch if patch is not None else {}}
     if not same(_apply(stripped, _roundtrip(rec)["p"]), original_template):
         # Something the patch language cannot express exactly (it should not happen): keep it all.
-        rec["p"] = {"s": {k: _literal(v) for k, v in original_template.items()},
-                    "d": [k for k in stripped if k not in original_template]}
-        if not rec["p"]["d"]:
-            del rec["p"]["d"]
+        rec["p"] = {"r": _literal(original_template)}
     return rec
 
 
@@ -295,7 +293,7 @@ def _apply(current: Any, patch: dict) -> Any:
         out[key] = _apply(out[key], sub)
         if sub.get("e") and out[key] == {}:
             del out[key]
-    return copy.deepcopy(out) if out is current else out
+    return out
 
 
 def _apply_list(current: list, patch: dict) -> list:
