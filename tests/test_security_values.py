@@ -175,8 +175,6 @@ def test_values_rendered_by_a_user_template_stay_strings(value: str) -> None:
         assert pod["metadata"]["labels"]["copied"] == value
 
 
-@pytest.mark.xfail(strict=True, reason="report.py prints object names raw on stderr (terminal escape injection); "
-                   "fix proposed in the issue-5 report: escape control characters in report.lines()")
 def test_stderr_report_escapes_control_characters_in_names() -> None:
     """An object name is printed in the report; terminal escape sequences must not reach the terminal raw."""
     dep = deployment(labels={"sidecar.istio.io/inject": "true"})
