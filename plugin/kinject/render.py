@@ -339,8 +339,12 @@ def parse_patch(name: str, text: str) -> dict:
     return parsed
 
 
+_LEAF_TYPES = (str, int, float, bool, type(None))
+
+
 def _check_tree(name: str, root: Any) -> None:
-    """Reject YAML aliases (shared nodes could explode on copy) and oversized results."""
+    """Reject YAML aliases (shared nodes could explode on copy), values a Pod cannot hold (timestamps,
+    binary, non-string keys) and oversized results."""
     seen: set[int] = set()
     stack = [root]
     count = 0
@@ -350,7 +354,16 @@ def _check_tree(name: str, root: Any) -> None:
             if id(node) in seen:
                 raise TemplateError(f"template {name!r}: YAML anchors/aliases are not allowed")
             seen.add(id(node))
-            stack.extend(node.values() if isinstance(node, dict) else node)
+            if isinstance(node, dict):
+                bad_key = next((k for k in node if not isinstance(k, str)), None)
+                if bad_key is not None:
+                    raise TemplateError(f"template {name!r}: mapping key {bad_key!r} is not a string")
+                stack.extend(node.values())
+            else:
+                stack.extend(node)
+        elif not isinstance(node, _LEAF_TYPES):
+            raise TemplateError(f"template {name!r} rendered a {type(node).__name__} value ({node!r}); "
+                                "quote it to make it a string")
         count += 1
         if count > MAX_NODES:
             raise TemplateError(f"template {name!r} rendered too large a structure")
