@@ -207,10 +207,14 @@ def normalise_status(text: str) -> Any:
     return ("status", status)
 
 
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (dict, list, str)) and not value)
+
+
 def _drop_empty(node: Any) -> Any:
     if isinstance(node, dict):
         out = {k: _drop_empty(v) for k, v in node.items()}
-        return {k: v for k, v in out.items() if v not in ({}, [], None, "", False, 0) or k == "emptyDir"}
+        return {k: v for k, v in out.items() if not _is_empty(v) or k == "emptyDir"}
     if isinstance(node, list):
         return [_drop_empty(v) for v in node]
     return node
