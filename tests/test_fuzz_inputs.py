@@ -6,12 +6,21 @@ or exit 0 with empty output, in `kinject fn` and `kinject inject`.
 
 from __future__ import annotations
 
+import inspect
+
+import pytest
 import yaml
 from hypothesis import given, note
 from hypothesis import strategies as st
 
 from strategies import (ANNOTATIONS, HOSTILE_VALUES, assert_no_crash, bundles, dump, dump_all, fuzz_settings,
-                        resource_list, run_inproc)
+                        resource_list, run_inproc, tally, write_tally)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _campaign_figures():
+    yield
+    write_tally()
 
 YAML_TOKENS = ["- ", ": ", "? ", "---\n", "...\n", "\n", "  ", "[", "]", "{", "}", ",", "&a ", "*a", "!!str ",
                "!!map ", "!!binary ", "<<: ", "|\n", ">-\n", "'", '"', "#", "%YAML 1.1\n", "%TAG ! !x\n", "\t",
@@ -29,9 +38,11 @@ plain_data = st.recursive(
 
 
 def check(stream: str | bytes) -> None:
+    test = next((f.function for f in inspect.stack()[1:4] if f.function.startswith("test_")), "?")
     for args in (["inject", "-"], ["fn"]):
         run = run_inproc(args, stream)
         assert_no_crash(run)
+        tally(test, args[0], run)
 
 
 @given(st.binary(max_size=400))

@@ -21,7 +21,13 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from strategies import (bundles, commented_yaml, dump, fuzz_settings, load, load_all, resource_list,
-                        run_inproc, sidecar_injector)
+                        run_inproc, sidecar_injector, tally, write_tally)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _campaign_figures():
+    yield
+    write_tally()
 
 K8S_VERSION = kubernetes_validate.latest_version()
 SYSTEM_NAMESPACES = {"kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
@@ -78,6 +84,12 @@ CONFIGS = [
 ]
 
 
+def _count(what: str) -> None:
+    from strategies import OUTCOMES
+
+    OUTCOMES[f"test_stream_properties {what}"] = OUTCOMES.get(f"test_stream_properties {what}", 0) + 1
+
+
 def split_docs(text: str) -> list[str]:
     docs, current = [], []
     for line in text.splitlines(keepends=True):
@@ -117,6 +129,7 @@ def test_stream_properties(bundle: dict, config_index: int, data, tmp_path_facto
         path.write_text(dump(config))
         args = ["inject", f"--config={path}", "-"]
     first = run_inproc(args, text)
+    tally("test_stream_properties", "inject", first)
     assert first.code == 0, first.stderr
     assert "Traceback" not in first.stderr
     second = run_inproc(args, first.stdout)
@@ -132,11 +145,13 @@ def test_stream_properties(bundle: dict, config_index: int, data, tmp_path_facto
         kubernetes_validate.validate(out, K8S_VERSION, strict=True)
         if obj["kind"] in WORKLOAD_KINDS:
             expected = reference_decision(obj, ns_labels, installed, tags)
+            _count("workloads injected" if expected else "workloads skipped")
             assert has_proxy(out) == expected, f"{obj['kind']} {obj['metadata']['name']}: decision differs"
             if not expected:
                 assert out_doc == in_doc, "a skipped workload must come out byte-identical"
         else:
             assert out_doc == in_doc, f"{obj['kind']} changed"
+            _count("other objects unchanged")
 
 
 @given(bundle=bundles(), config_index=st.integers(0, len(CONFIGS) - 1))
@@ -146,6 +161,7 @@ def test_fn_properties(bundle: dict, config_index: int) -> None:
     config, installed, tags = CONFIGS[config_index]
     text = dump(resource_list(objects, config))
     first = run_inproc(["fn"], text)
+    tally("test_fn_properties", "fn", first)
     assert first.code == 0, first.stderr
     out = load(first.stdout)
     ns_labels = dict(bundle["namespaces"])
