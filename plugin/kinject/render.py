@@ -10,15 +10,18 @@ checks buy nothing, and they are rendered rarely thanks to the cache. User templ
 run in an ImmutableSandboxedEnvironment with StrictUndefined, no loader (no include/import/extends of files),
 no environment access, and these bounds: output <= 1 MiB (checked while streaming), `range` limited to
 100,000 items per call and 1,000,000 per render, every intermediate string/list (`~`, `+`, `*`, `%`,
-str.format, filters) <= 1 MiB, filter size arguments and format widths <= 100,000, `**` exponents <= 64,
-no mutable accumulators (no `namespace()`), and a 2 s wall-clock alarm (SIGALRM, only when rendering on the
+str.format, filters) <= 1 MiB with replace/join/indent estimated before they allocate, only non-amplifying
+str/dict methods callable, filter size arguments and format widths <= 100,000, `**` exponents <= 64, no
+mutable accumulators (no `namespace()`), and a 2 s wall-clock alarm (SIGALRM, only when rendering on the
 main thread of a POSIX process; elsewhere the other bounds apply).
 
-Cache: rendering + YAML parsing costs ~0.8 ms, so a render is cached by (template, profile key, the shared
-template data). For built-in templates the per-workload identity strings are rendered as unique
-placeholders; the cache stores the parsed result (marshal bytes: a fresh copy is a cheap `marshal.loads`)
-plus the paths of the strings holding placeholders, which are filled per workload. User templates get real
-identity values and the whole pod in their data, so their key covers every input.
+Cache: rendering + YAML parsing costs ~1-2 ms, so renders are cached. Built-in templates: the key is
+(template, profile key, TemplateData.key, container names if the template reads them); TemplateData.key
+covers everything the shared data is computed from (template_data.py). The per-workload identity strings
+are rendered as unique placeholders; the cache stores the parsed result (marshal bytes: a fresh copy is a
+cheap `marshal.loads`) plus the paths of the strings holding placeholders, filled per workload. User
+templates get real identity values and the whole pod, and their key is the JSON of all their data.
+tests/test_engine_render.py checks the cached path against uncached renders.
 """
 
 from __future__ import annotations
