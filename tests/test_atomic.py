@@ -62,7 +62,7 @@ def test_one_bad_file_leaves_every_file_as_it_was(tmp_path: Path, bad: str) -> N
     if bad == "not-utf8":
         (tmp_path / "25-bad.yaml").write_bytes(BAD_FILES[bad].encode("latin-1"))
     before = snapshot(paths)
-    run = run_cli(["inject", "--in-place", *map(str, paths)], timeout=60)
+    run = run_inproc(["inject", "--in-place", *map(str, paths)])
     assert_clean_failure(run)
     assert snapshot(paths) == before, "a failed run must not touch any file"
     assert leftovers(tmp_path) == []
@@ -71,7 +71,7 @@ def test_one_bad_file_leaves_every_file_as_it_was(tmp_path: Path, bad: str) -> N
 def test_success_rewrites_only_changed_files_and_keeps_their_mode(tmp_path: Path) -> None:
     paths = bundle(tmp_path)
     before = snapshot(paths)
-    run = run_cli(["inject", "--in-place", *map(str, paths)], timeout=60)
+    run = run_inproc(["inject", "--in-place", *map(str, paths)])
     assert run.code == 0, run.stderr
     after = snapshot(paths)
     ns = tmp_path / "00-namespace.yaml"
@@ -85,7 +85,7 @@ def test_success_rewrites_only_changed_files_and_keeps_their_mode(tmp_path: Path
     assert leftovers(tmp_path) == []
     # idempotent: a second run changes nothing
     again = snapshot(paths)
-    assert run_cli(["inject", "--in-place", *map(str, paths)], timeout=60).code == 0
+    assert run_inproc(["inject", "--in-place", *map(str, paths)]).code == 0
     assert snapshot(paths) == again
 
 
@@ -166,9 +166,9 @@ def test_a_symlink_is_never_written_through(tmp_path: Path) -> None:
 def test_in_place_with_a_bad_file_for_every_writing_command(tmp_path: Path, command: str) -> None:
     paths = bundle(tmp_path, BAD_FILES["invalid-yaml"])
     if command == "uninject":
-        assert run_cli(["inject", "--in-place", *[str(p) for p in paths if "bad" not in p.name]]).code == 0
+        assert run_inproc(["inject", "--in-place", *[str(p) for p in paths if "bad" not in p.name]]).code == 0
     before = snapshot(paths)
-    run = run_cli([command, "--in-place", *map(str, paths)], timeout=60)
+    run = run_inproc([command, "--in-place", *map(str, paths)])
     assert_clean_failure(run)
     assert snapshot(paths) == before
 

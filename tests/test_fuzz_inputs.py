@@ -101,14 +101,14 @@ def mutated_bundle(draw) -> str:
 
 
 @given(mutated_bundle())
-@fuzz_settings(150)
+@fuzz_settings(100)
 def test_mutated_bundles(text: str) -> None:
     note(text)
     check(text)
 
 
 @given(bundles(), st.sampled_from(ANNOTATIONS), st.sampled_from(HOSTILE_VALUES[:-1]), st.data())
-@fuzz_settings(60)
+@fuzz_settings(40)
 def test_bundles_with_a_hostile_annotation(bundle: dict, annotation: str, value: str, data) -> None:
     objects = bundle["objects"]
     target = data.draw(st.sampled_from(objects))

@@ -370,7 +370,7 @@ def test_safe_load_applies_the_limits_to_embedded_yaml() -> None:
 def test_alias_bomb_in_the_proxy_config_annotation() -> None:
     bomb = "proxyMetadata:\n" + billion_laughs(levels=8)
     objects = [ENABLED_NS, deployment(annotations={"proxy.istio.io/config": bomb})]
-    run = run_cli(["fn"], dump(resource_list(objects)), timeout=5, memory_mb=1024)
+    run = run_cli(["fn"], dump(resource_list(objects)), timeout=3, memory_mb=1024)
     assert_clean_failure(run, "proxy.istio.io/config")
 
 
@@ -380,7 +380,7 @@ def test_alias_bomb_in_the_mesh_configmap() -> None:
     mesh = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
             "data": {"mesh": "defaultConfig:\n  proxyMetadata: {}\nx:\n" + billion_laughs(levels=8)}}
     objects = [ENABLED_NS, mesh, deployment()]
-    run = run_cli(["fn"], dump(resource_list(objects)), timeout=5, memory_mb=1024)
+    run = run_cli(["fn"], dump(resource_list(objects)), timeout=3, memory_mb=1024)
     assert_clean_failure(run, "mesh")
 
 
