@@ -359,3 +359,16 @@ def test_kinject_over_an_istio_injected_pod_peels_one_layer_at_a_time(wired):
     assert "already carried a sidecar: run uninject again" in report(err)["deployment/frontend"]
     code, twice, err = inproc("uninject", "-", stdin=once)
     assert "best effort" in report(err)["deployment/frontend"] and "istio-proxy" not in twice
+
+
+def test_istioctl_kube_inject_cronjob(injected):
+    """istioctl kube-inject puts a CronJob's injected labels and annotations on spec.jobTemplate.metadata."""
+    cron = next(d for d in docs(injected) if d["kind"] == "CronJob")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
+    cron["spec"]["jobTemplate"]["metadata"] = _without_records({"kind": "Pod", **pod})["metadata"]
+    del pod["metadata"]
+    original = next(d for d in docs(BUNDLE) if d["kind"] == "CronJob")
+    code, out, err = inproc("uninject", "-", stdin=yaml.safe_dump(cron, sort_keys=False))
+    assert code == 0, err
+    assert "istioctl kube-inject style" in err
+    assert docs(out) == [original]

@@ -17,7 +17,7 @@ from ..files import write_atomic
 from ..inputs import Options, read
 from ..pipeline import Source
 from ..report import printable
-from ..yamltext import _CannotEdit, to_data
+from ..yamltext import _CannotEdit, node_at, to_data
 from .explain import one_run, workload_nodes
 from .inject import join_stream
 
@@ -68,10 +68,41 @@ def uninject_sources(sources: list[Source], default_namespace: str = "default") 
             results.append(Result(ref, "skipped", "no pod template"))
             continue
         new, result = uninject_template(data, ref)
+        if new is None and ref.kind == "CronJob":
+            done = _uninject_kube_inject_cronjob(source, node, data, ref)
+            if done is not None:
+                results.append(done)
+                continue
         results.append(result)
         if new is not None:
             _edit(source, node, template, data, new, ref.kind)
     return results
+
+
+def _uninject_kube_inject_cronjob(source: Source, node: MappingNode, template: dict,
+                                  ref: workloads.ObjectRef) -> Result | None:
+    """`istioctl kube-inject` writes a CronJob's injected labels and annotations on spec.jobTemplate.metadata
+    (reference §1.4), with the containers in the pod template: uninject the two halves together."""
+    job_template = node_at(node, "spec", "jobTemplate")
+    if job_template is None:
+        return None
+    old = to_data(job_template)
+    if not isinstance(old, dict) or not isinstance(old.get("metadata"), dict):
+        return None
+    if undo.status_of({"metadata": old["metadata"]}) is None:
+        return None
+    combined = {"metadata": old["metadata"], "spec": template.get("spec") or {}}
+    back = undo.istio_uninject(combined, ref.name)
+    if back is None:
+        return None
+    new = {k: v for k, v in old.items() if k != "metadata"}
+    if "metadata" in back:
+        new = {"metadata": back["metadata"], **new}
+    new["spec"] = dict(new.get("spec") or {})
+    new["spec"]["template"] = {**template, "spec": back["spec"]}
+    _edit_path(source, node, job_template, old, new, ("spec", "jobTemplate"))
+    return Result(ref, "best-effort", "uninjected (best effort: istioctl kube-inject style, annotations on "
+                                      "spec.jobTemplate.metadata)")
 
 
 def uninject_template(template: dict, ref: workloads.ObjectRef) -> tuple[dict | None, Result]:
@@ -113,20 +144,24 @@ def _workload_name(ref: workloads.ObjectRef) -> str:
 
 
 def _edit(source: Source, node: MappingNode, template: Node, old: dict, new: dict, kind: str) -> None:
-    """Same strategy as the pipeline: edit the pod template's nodes in place; if the text does not allow it,
-    rewrite the template (or the whole object) from data."""
+    _edit_path(source, node, template, old, new, workloads.POD_TEMPLATE_PATHS[kind])
+
+
+def _edit_path(source: Source, node: MappingNode, target_node: Node, old: dict, new: dict,
+               path: tuple[str, ...]) -> None:
+    """Same strategy as the pipeline: edit the nodes at `path` in place; if the text does not allow it,
+    rewrite the whole object from data."""
     editor = source.editor
     before = len(editor.edits)
     try:
-        editor.edit_node(template, old, new)
+        editor.edit_node(target_node, old, new)
     except _CannotEdit:
         del editor.edits[before:]
-        if template is node:
+        if not path:
             editor.replace_document_node(node, new)
         else:
             whole = to_data(node)
             target = whole
-            path = workloads.POD_TEMPLATE_PATHS[kind]
             for key in path[:-1]:
                 target = target[key]
             target[path[-1]] = new
