@@ -31,7 +31,7 @@ def test_configmaps_in_the_bundle_change_the_output_as_in_that_cluster():
     out = workloads(proc.stdout)
     pod = out["dashboard"]["spec"]["template"]["spec"]
     p = proxy(pod)
-    assert p["image"].startswith("registry.example.com/istio/proxyv2:1.30.3")  # hub and tag from data.values
+    assert p["image"] == "registry.example.com/istio/proxyv2:1.30.3-distroless"  # hub and tag from data.values
     assert p["imagePullPolicy"] == "IfNotPresent"
     assert p["resources"] == {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
     env = {e["name"]: e.get("value") for e in p["env"]}

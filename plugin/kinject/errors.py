@@ -17,7 +17,8 @@ class KinjectError(Exception):
         self.field = field
 
     def __str__(self) -> str:
-        where = " ".join(p for p in (self.resource, f"field {self.field}" if self.field else None) if p)
+        field = f"field {self.field}" if self.field and self.field not in self.message else None
+        where = " ".join(p for p in (self.resource, field) if p)
         return f"{where}: {self.message}" if where else self.message
 
 

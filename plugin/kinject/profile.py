@@ -35,7 +35,7 @@ DEFAULT_VALUES: dict[str, Any] = {
     },
     "global": {
         "hub": "docker.io/istio",
-        "tag": "1.30.0",
+        "tag": "1.30.3",
         "variant": "",
         "imagePullPolicy": "",
         "imagePullSecrets": [],

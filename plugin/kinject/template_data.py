@@ -96,6 +96,8 @@ def image_url(hub: str, name: str, tag: Any, image_type: str) -> str:
     if "/" in name:
         return name
     tag_text = _go_sprint(tag)
+    if not image_type:  # no image type asked for: the tag is used as written (e.g. "1.30.3-distroless")
+        return f"{hub}/{name}:{tag_text}"
     for suffix in ("-distroless", "-debug"):
         if tag_text.endswith(suffix):
             tag_text = tag_text[: -len(suffix)]
