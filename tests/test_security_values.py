@@ -181,3 +181,32 @@ def test_stderr_report_escapes_control_characters_in_names() -> None:
     dep["metadata"]["name"] = "web\x1b]0;owned\x07\x1b[2J"
     run = run_inproc(["inject", "-"], dump_all([dep]))
     assert "\x1b" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("value", [HOSTILE_VALUES[i] for i in CORE], ids=[f"v{i}" for i in CORE])
+@pytest.mark.parametrize("annotation", ["openshift.io/sa.scc.uid-range", "openshift.io/sa.scc.supplemental-groups"])
+def test_namespace_annotations_read_on_openshift_are_data(annotation: str, value: str) -> None:
+    ns = namespace("apps", {"istio-injection": "enabled"}, {annotation: value})
+    objects = [ns, deployment()]
+    config = sidecar_injector({"platform": {"openshift": True}})
+    for mode, code, stderr in run_both(objects, value, config):
+        if code == 1:
+            assert annotation in stderr or "uid" in stderr.lower() or "group" in stderr.lower(), stderr[:500]
+
+
+@pytest.mark.parametrize("value", [HOSTILE_VALUES[i] for i in CORE] + ["../../../etc/passwd", "-1", "1e9"],
+                         ids=[f"v{i}" for i in CORE] + ["traversal", "negative", "float"])
+def test_kpt_path_and_index_annotations_are_data(value: str) -> None:
+    """`config.kubernetes.io/path` and `index` end up in results (`file`), never as structure."""
+    dep = deployment()
+    dep["metadata"]["annotations"] = {"internal.config.kubernetes.io/path": value,
+                                      "internal.config.kubernetes.io/index": value,
+                                      "config.kubernetes.io/path": value}
+    run = run_inproc(["fn"], dump(resource_list([ENABLED_NS, dep])))
+    assert run.code in (0, 1) and "Traceback" not in run.stderr and "internal error" not in run.stderr
+    out = load(run.stdout)
+    assert out["items"][0] == ENABLED_NS
+    for r in out.get("results") or []:
+        if "file" in r:
+            assert r["file"]["path"] == value
+            assert isinstance(r["file"].get("index", 0), int)
