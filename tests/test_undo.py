@@ -474,3 +474,23 @@ def test_record_falls_back_to_the_whole_original_when_a_patch_cannot_say_it():
                 "spec": {"containers": [{"name": "istio-proxy"}, {"name": "a"}]}}
     rec = json.loads(json.dumps(undo.record(original, injected)))
     assert same(undo.restore(undo.embed(injected, rec)), original)
+
+
+def test_an_image_bump_after_injection_is_not_an_edit_of_the_record():
+    """Renovate bumps the app image in an injected manifest: restore keeps the bump exactly, and the record
+    still fits (re-injection records the same thing, so `kinject check` stays green)."""
+    original, injected = injected_example()
+    embedded = undo.embed(injected, undo.record(original, injected))
+    embedded["spec"]["containers"][1]["image"] = "web:2"
+    assert not undo.edited(embedded)
+    bumped = copy.deepcopy(original)
+    bumped["spec"]["containers"][0]["image"] = "web:2"
+    assert undo.restore(embedded) == bumped
+    rewritten = copy.deepcopy(embedded)  # but touching what the record restores is an edit
+    rewritten["spec"]["containers"][1]["readinessProbe"]["periodSeconds"] = 10
+    assert not undo.edited(rewritten)  # periodSeconds is not in the record: kept as edited
+    rewritten["spec"]["containers"][1]["readinessProbe"]["httpGet"]["path"] = "/other"
+    assert undo.edited(rewritten)
+    relabelled = copy.deepcopy(embedded)
+    del relabelled["metadata"]["labels"]["security.istio.io/tlsMode"]
+    assert undo.edited(relabelled)

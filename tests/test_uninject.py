@@ -372,3 +372,15 @@ def test_istioctl_kube_inject_cronjob(injected):
     assert code == 0, err
     assert "istioctl kube-inject style" in err
     assert docs(out) == [original]
+
+
+def test_wired_image_bump_keeps_sidecars_current(wired):
+    code, injected, err = inproc("inject", "-q", "-", stdin=BUNDLE)
+    bumped = injected.replace("example/frontend:2.1.0", "example/frontend:2.2.0")
+    assert bumped != injected
+    code, out, err = inproc("check", "-", stdin=bumped)
+    assert code == 0, out
+    code, again, err = inproc("inject", "-q", "-", stdin=bumped)
+    assert again == bumped
+    back = docs(inproc("uninject", "-", stdin=bumped)[1])
+    assert back == docs(BUNDLE.replace("example/frontend:2.1.0", "example/frontend:2.2.0"))

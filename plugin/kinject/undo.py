@@ -136,7 +136,8 @@ def record(original_template: dict, injected_template: dict) -> dict:
     ignored)."""
     stripped = strip(injected_template)
     patch = _diff(stripped, original_template)
-    rec = {"v": VERSION, "h": _hash(stripped), "p": patch if patch is not None else {}}
+    patch = patch if patch is not None else {}
+    rec = {"v": VERSION, "h": _hash(_touched(stripped, patch)), "p": patch}
     if not same(_apply(stripped, _roundtrip(rec)["p"]), original_template):
         # Something the patch language cannot express exactly (it should not happen): keep it all.
         rec["p"] = {"r": _literal(original_template)}
@@ -152,9 +153,34 @@ def restore(injected_template: dict) -> dict | None:
 
 
 def edited(injected_template: dict) -> bool:
-    """True when a kinject-injected template was changed after injection (restore is then best effort)."""
+    """True when a kinject-injected template was changed after injection where its undo record applies (a
+    rewritten probe, a label kinject added, the list of containers...): restore is then best effort. Edits
+    elsewhere (an image bump) do not count: restore keeps them, exactly, and re-injection records the same."""
     rec = extract(injected_template)
-    return rec is not None and rec.get("h") != _hash(strip(injected_template))
+    return rec is not None and rec.get("h") != _hash(_touched(strip(injected_template), rec["p"]))
+
+
+_ABSENT = "\x00absent"
+
+
+def _touched(current: Any, patch: dict) -> Any:
+    """The parts of `current` a patch reads or replaces (what `edited` compares)."""
+    if "r" in patch or not isinstance(current, dict):
+        return current
+    out: dict[str, Any] = {}
+    for key in list(patch.get("d") or []) + list(patch.get("s") or {}):
+        out[f"={key}"] = current.get(key, _ABSENT)
+    for key, sub in (patch.get("p") or {}).items():
+        value = current.get(key, _ABSENT)
+        if "l" in sub and isinstance(value, list):
+            keyed = not sub.get("i")
+            keys = [v.get("name") if keyed and isinstance(v, dict) else i for i, v in enumerate(value)]
+            lookup = dict(zip(keys, value))
+            out[f"[{key}"] = {"keys": keys, "items": {str(op[0]): _touched(lookup.get(op[0], _ABSENT), op[1])
+                                                      for op in sub["l"] if isinstance(op, list)}}
+        else:
+            out[f".{key}"] = _touched(value, sub) if isinstance(sub, dict) else value
+    return out
 
 
 def _hash(data: Any) -> str:
