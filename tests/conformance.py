@@ -200,10 +200,12 @@ def normalise_status(text: str) -> Any:
     parsed = _json(text)
     if parsed[0] != "json" or not isinstance(parsed[1], dict):
         return parsed
-    status = dict(parsed[1])
-    status.pop("version", None)
-    for key in ("initContainers", "containers", "volumes", "imagePullSecrets"):
-        status[key] = _multiset(status.get(key))
+    # The corpus README compares exactly these: the four name lists as multisets, and the revision. Other keys
+    # are not Istio's to check (an old "version"; kinject's own undo record under "kinject", which Istio's
+    # webhook ignores like any unknown status field).
+    status = {key: _multiset(parsed[1].get(key)) for key in ("initContainers", "containers", "volumes",
+                                                              "imagePullSecrets")}
+    status["revision"] = parsed[1].get("revision")
     return ("status", status)
 
 

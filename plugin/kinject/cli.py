@@ -141,11 +141,12 @@ def _build_app():  # noqa: C901 - one flat list of commands reads best
     def uninject_cmd(
         files: Optional[List[str]] = files_arg,
         in_place: bool = typer.Option(False, "--in-place", "-i", help="Rewrite the files instead of printing."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No report on stderr."),
     ) -> None:
         """Remove what kinject (or Istio) injected, using the status annotation."""
         from .commands import uninject
 
-        raise typer.Exit(uninject.run(options(files, None, None, None), in_place=in_place))
+        raise typer.Exit(uninject.run(options(files, None, None, None), in_place=in_place, quiet=quiet))
 
     install = typer.Typer(help="Install kinject into a host tool.", no_args_is_help=True)
     app.add_typer(install, name="install")

@@ -7,16 +7,16 @@ post-renderers, files) hand it the objects of one or more texts and turn its rep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from yaml.nodes import MappingNode, Node
 
-from . import workloads
+from . import undo, workloads
 from .config import ClusterConfig, FunctionConfig, Profiles, build_profiles, is_cluster_configmap
 from .errors import ConfigError, InjectionError, InputError, KinjectError
 from .model import PodTemplate, Workload
 from .policy import Decision, NamespaceInfo, decide
-from .yamltext import TextEditor, _CannotEdit, node_at, scalar_at, to_data
+from .yamltext import TextEditor, _CannotEdit, node_at, same, scalar_at, to_data
 
 PATH_ANNOTATIONS = ("internal.config.kubernetes.io/path", "config.kubernetes.io/path")
 INDEX_ANNOTATIONS = ("internal.config.kubernetes.io/index", "config.kubernetes.io/index")
@@ -76,6 +76,7 @@ def run(
     extra_namespaces: dict[str, NamespaceInfo] | None = None,
     cluster_overrides: ClusterConfig | None = None,
     dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """Inject every workload of `sources` that the policy selects; record edits in each source's editor
     unless `dry_run`. Never raises for a single bad object: errors become outcomes. Raises KinjectError
@@ -123,11 +124,15 @@ def run(
     profiles = build_profiles(config, cluster)
     policies = profiles.policies()
     pending: list[tuple[_Workload, dict, dict]] = []
-    for w in found:
+    for i, w in enumerate(found):
+        if progress is not None:
+            progress(i, len(found))
         outcome, new_template, old_template = _inject_one(w, profiles, policies, namespaces, default_ns)
         report.outcomes.append(outcome)
         if new_template is not None:
             pending.append((w, old_template, new_template))
+    if progress is not None:
+        progress(len(found), len(found))
     if report.errors or dry_run:
         return report  # all or nothing: a failed run leaves every object as it was
     for w, old, new in pending:
@@ -151,8 +156,11 @@ def _inject_one(
     template = to_data(w.template)
     if not isinstance(template, dict):
         return Outcome(status="error", message="pod template is not an object", **base), None, None
-    meta = template.get("metadata") or {}
-    spec = template.get("spec") or {}
+    # A template kinject injected before carries an undo record: decide and inject from the exact original,
+    # so that re-injection with new settings replaces the old sidecar instead of merging into it.
+    source = undo.restore(template) or template
+    meta = source.get("metadata") or {}
+    spec = source.get("spec") or {}
     if not isinstance(meta, dict) or not isinstance(spec, dict):
         return Outcome(status="error", message="pod template metadata/spec must be objects", **base), None, None
     ns = namespaces.get(namespace) or NamespaceInfo(namespace, {}, {}, "unknown")
@@ -175,12 +183,9 @@ def _inject_one(
     except InjectionError as exc:
         message = exc.message
         return Outcome(status="error", message=message, decision=decision, field_path=exc.field, **base), None, None
-    new_template = dict(template)
-    new_template["metadata"] = result.metadata
-    new_template["spec"] = result.spec
-    if w.ref.kind == "Pod":  # the object is its own template: keep every other top-level key
-        new_template = {**template, "metadata": result.metadata, "spec": result.spec}
-    from .yamltext import same
+    # (for a bare Pod the object is its own template: every other top-level key is kept as well)
+    new_template = {**source, "metadata": result.metadata, "spec": result.spec}
+    new_template = undo.embed(new_template, undo.record(source, new_template))
 
     status = "unchanged" if same(template, new_template) else "injected"
     message = "injected" if status == "injected" else "injected (already current)"

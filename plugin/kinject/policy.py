@@ -169,12 +169,11 @@ def _explicit_choice(labels: Mapping[str, str], annotations: Mapping[str, str], 
         value, source = annotations[INJECT_LABEL], "annotation"
     else:
         return None
-    if value == "true":
-        reasons.append(f"pod {source} {INJECT_LABEL}=true")
-        return True
-    if value == "false":
-        reasons.append(f"pod {source} {INJECT_LABEL}=false")
-        return False
+    if value in ("true", "false"):
+        reason = f"pod {source} {INJECT_LABEL}={value}"
+        if reason not in reasons:  # layer A may have said it already
+            reasons.append(reason)
+        return value == "true"
     if value:
         reasons.append(f"pod {source} {INJECT_LABEL}={value!r} is neither true nor false: ignored")
     return None

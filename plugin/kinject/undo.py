@@ -81,8 +81,11 @@ def embed(injected_template: dict, record: dict) -> dict:
         raise ValueError(f"the template has no {STATUS} annotation to embed the undo record in")
     out = copy.deepcopy(injected_template)
     status = {k: v for k, v in status.items() if k != RECORD_KEY}
-    status[RECORD_KEY] = record
-    out["metadata"]["annotations"][STATUS] = json.dumps(status, separators=(",", ":"), ensure_ascii=False)
+    # Istio's part keeps Istio's key order; the record is canonical (sorted keys), so that the same pod written
+    # with another key order (a re-serialising tool, sorted YAML) gets the very same annotation.
+    istio_part = json.dumps(status, separators=(",", ":"), ensure_ascii=False)
+    record_part = json.dumps(record, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    out["metadata"]["annotations"][STATUS] = f'{istio_part[:-1]},"{RECORD_KEY}":{record_part}}}'
     return out
 
 
@@ -236,7 +239,7 @@ def _diff(current: Any, target: Any) -> dict | None:
         if key not in target:
             if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
                 # a map injection created: delete its keys, then the map if nothing else is left in it
-                subs[key] = {"d": list(value), "e": 1}
+                subs[key] = {"d": sorted(value), "e": 1}
             elif isinstance(value, dict):
                 subs[key] = {"e": 1}
             else:
@@ -259,7 +262,7 @@ def _diff(current: Any, target: Any) -> dict | None:
     if sets:
         patch["s"] = sets
     if deletes:
-        patch["d"] = deletes
+        patch["d"] = sorted(deletes)
     if subs:
         patch["p"] = subs
     return patch

@@ -9,7 +9,7 @@ from .. import pipeline
 from ..errors import KinjectError
 from ..files import write_atomic
 from ..inputs import Options, read
-from ..report import lines
+from ..report import Progress, lines
 
 
 def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int:
@@ -17,13 +17,15 @@ def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int
     gc.disable()  # one short run over a large object graph without cycles: see commands/fn.py
     try:
         inputs = read(options)
-        report = pipeline.run(
-            inputs.sources,
-            inputs.config,
-            fallback_namespace=inputs.namespace,
-            extra_namespaces=inputs.extra_namespaces,
-            cluster_overrides=inputs.cluster,
-        )
+        with Progress(0) as progress:  # a counter on stderr, for long runs on a terminal only
+            report = pipeline.run(
+                inputs.sources,
+                inputs.config,
+                fallback_namespace=inputs.namespace,
+                extra_namespaces=inputs.extra_namespaces,
+                cluster_overrides=inputs.cluster,
+                progress=None if quiet else progress,
+            )
     except KinjectError as exc:
         print(f"kinject: {exc}", file=sys.stderr)
         return 1
