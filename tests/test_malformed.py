@@ -284,3 +284,17 @@ def test_duplicate_keys_in_json_input(mode: str) -> None:
     text = obj if mode == "inject" else (
         '{"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList", "items": [' + obj + "]}")
     assert_clean_failure(fn(text) if mode == "fn" else inject(text), "duplicate key 'name'")
+
+
+@pytest.mark.parametrize("existing", ["results: 5\n", "results: {a: b}\n", "results:\n- a\n- {message: x}\n",
+                                      "results: []\n", "results: |\n  text\n"])
+@pytest.mark.parametrize("ok", [True, False])
+def test_existing_results_of_any_shape_are_replaced_cleanly(existing: str, ok: bool) -> None:
+    dep = deployment(annotations={} if ok else {"status.sidecar.istio.io/port": "99999"})
+    text = dump(resource_list([ENABLED_NS, dep])) + existing
+    run = fn(text)
+    assert_no_crash(run)
+    assert run.code == (0 if ok else 1)
+    out = load(run.stdout)
+    assert isinstance(out["results"], list)
+    assert all(isinstance(r, dict) and "message" in r for r in out["results"])
