@@ -79,7 +79,9 @@ def embed(injected_template: dict, record: dict) -> dict:
     status = status_of(injected_template)
     if status is None:
         raise ValueError(f"the template has no {STATUS} annotation to embed the undo record in")
-    out = copy.deepcopy(injected_template)
+    out = dict(injected_template)  # only metadata.annotations changes: copy that path, share the rest
+    out["metadata"] = dict(out["metadata"])
+    out["metadata"]["annotations"] = dict(out["metadata"]["annotations"])
     status = {k: v for k, v in status.items() if k != RECORD_KEY}
     # Istio's part keeps Istio's key order; the record is canonical (sorted keys), so that the same pod written
     # with another key order (a re-serialising tool, sorted YAML) gets the very same annotation.
@@ -107,13 +109,18 @@ def strip(injected_template: dict) -> dict:
     """The injected template minus the status annotation and what it names (containers and init containers
     by name from either list, volumes, imagePullSecrets). Lists emptied by this are removed."""
     status = status_of(injected_template) or {}
-    out = copy.deepcopy(injected_template)
-    annotations = _annotations(out)
-    if isinstance(annotations, dict):
-        annotations.pop(STATUS, None)
+    # Copy only the path that changes; the rest is shared (every caller treats templates as immutable).
+    out = dict(injected_template)
+    if isinstance(out.get("metadata"), dict):
+        out["metadata"] = dict(out["metadata"])
+        if isinstance(out["metadata"].get("annotations"), dict):
+            out["metadata"]["annotations"] = {
+                k: v for k, v in out["metadata"]["annotations"].items() if k != STATUS
+            }
     spec = out.get("spec")
     if not isinstance(spec, dict):
         return out
+    spec = out["spec"] = dict(spec)
     names: dict[str, set] = {"containers": set(), "volumes": set(), "imagePullSecrets": set()}
     for key, group in _LISTS:
         listed = status.get(key)
@@ -341,10 +348,10 @@ def _apply_list(current: list, patch: dict) -> list:
             continue  # removed since injection
         used.add(key)
         item = lookup[key]
-        out.append(_apply(item, sub) if sub is not None else copy.deepcopy(item))
+        out.append(_apply(item, sub) if sub is not None else item)
     dropped = set(patch.get("x") or [])
     if by_name:  # elements added after injection are kept
-        out += [copy.deepcopy(c) for c in current
+        out += [c for c in current
                 if not (isinstance(c, dict) and c.get("name") in used) and not (isinstance(c, dict) and c.get("name") in dropped)]
     return out
 
@@ -371,7 +378,7 @@ def istio_uninject(template: dict, workload_name: str = "") -> dict | None:
     status = status_of(template)
     if status is None:
         return None
-    out = strip(template)
+    out = copy.deepcopy(strip(template))  # the best-effort path edits in place
     spec = out.get("spec") if isinstance(out.get("spec"), dict) else {}
     meta = out.get("metadata") if isinstance(out.get("metadata"), dict) else {}
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
