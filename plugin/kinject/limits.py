@@ -53,14 +53,42 @@ CEILINGS = {
 }
 
 
-def _limits(limits: Mapping[str, int] | None) -> Mapping[str, int]:
+# The operator of a shared renderer (not the repositories it renders) sets these in the environment, e.g.
+# KINJECT_LIMIT_MAX_INPUT_BYTES=16777216 on an Argo CD repo-server: each replaces the default and becomes the
+# ceiling a function config can no longer raise.
+ENV_LIMITS = {"maxInputBytes": "KINJECT_LIMIT_MAX_INPUT_BYTES", "maxDepth": "KINJECT_LIMIT_MAX_DEPTH",
+              "maxAliases": "KINJECT_LIMIT_MAX_ALIASES"}
+
+
+def operator_limits() -> tuple[dict[str, int], dict[str, int]]:
+    """(defaults, ceilings) after the operator's environment variables."""
+    import os
+
     from .config import DEFAULT_LIMITS
 
-    merged = {**DEFAULT_LIMITS, **(limits or {})}
-    for key, ceiling in CEILINGS.items():
+    defaults, ceilings = dict(DEFAULT_LIMITS), dict(CEILINGS)
+    for key, var in ENV_LIMITS.items():
+        raw = os.environ.get(var)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            value = int(raw.strip().replace("_", ""))
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise InputError(f"{var}={raw!r}: expected a positive integer")
+        defaults[key] = ceilings[key] = min(value, CEILINGS[key])
+    return defaults, ceilings
+
+
+def _limits(limits: Mapping[str, int] | None) -> Mapping[str, int]:
+    defaults, ceilings = operator_limits()
+    merged = {**defaults, **(limits or {})}
+    for key, ceiling in ceilings.items():
         if merged.get(key, 0) > ceiling:
-            raise InputError(f"spec.limits.{key}: {merged[key]} is above the ceiling of {ceiling} that protects "
-                             "shared renderers", field=f"spec.limits.{key}")
+            source = f" ({ENV_LIMITS[key]})" if ceiling != CEILINGS[key] else ""
+            raise InputError(f"spec.limits.{key}: {merged[key]} is above the ceiling of {ceiling}{source} that "
+                             "protects shared renderers", field=f"spec.limits.{key}")
     return merged
 
 
