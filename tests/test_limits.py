@@ -452,6 +452,9 @@ def test_operator_environment_sets_defaults_and_ceilings(tmp_path, monkeypatch) 
     config.write_text(dump(sidecar_injector({"limits": {"maxInputBytes": 100_000}})))
     assert_clean_failure(run_inproc(["inject", f"--config={config}", "-"], dump_all([ENABLED_NS])),
                          "KINJECT_LIMIT_MAX_INPUT_BYTES")
+    config.write_text(dump(sidecar_injector({"defaultNamespace": "apps"})))  # no limits: the operator's apply
+    assert run_inproc(["inject", f"--config={config}", "-"], dump_all([ENABLED_NS])).code == 0
+    assert_clean_failure(run_inproc(["inject", f"--config={config}", "-"], stream), "maxInputBytes")
     monkeypatch.setenv("KINJECT_LIMIT_MAX_INPUT_BYTES", "lots")
     assert_clean_failure(run_inproc(["inject", "-"], stream), "KINJECT_LIMIT_MAX_INPUT_BYTES")
     monkeypatch.delenv("KINJECT_LIMIT_MAX_INPUT_BYTES")

@@ -82,10 +82,17 @@ def operator_limits() -> tuple[dict[str, int], dict[str, int]]:
 
 
 def _limits(limits: Mapping[str, int] | None) -> Mapping[str, int]:
+    from .config import DEFAULT_LIMITS
+
     defaults, ceilings = operator_limits()
     merged = {**defaults, **(limits or {})}
     for key, ceiling in ceilings.items():
         if merged.get(key, 0) > ceiling:
+            # FunctionConfig.limits carries the built-in defaults too: those just yield to the operator's
+            # values; a value the config really asks for above the ceiling is an error.
+            if merged[key] == DEFAULT_LIMITS.get(key):
+                merged[key] = ceiling
+                continue
             source = f" ({ENV_LIMITS[key]})" if ceiling != CEILINGS[key] else ""
             raise InputError(f"spec.limits.{key}: {merged[key]} is above the ceiling of {ceiling}{source} that "
                              "protects shared renderers", field=f"spec.limits.{key}")
