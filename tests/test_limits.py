@@ -462,3 +462,21 @@ def test_operator_environment_sets_defaults_and_ceilings(tmp_path, monkeypatch) 
     deep = dump_all([ENABLED_NS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"},
                                   "x": [[[[[["deep"]]]]]]}])
     assert_clean_failure(run_inproc(["inject", "-"], deep), "maxDepth")
+
+
+def test_read_limited_stops_after_the_limit() -> None:
+    import io
+
+    from kinject.limits import read_limited
+
+    class Counting(io.BytesIO):
+        asked = 0
+
+        def read(self, n=-1):
+            Counting.asked = n
+            return super().read(n)
+
+    assert read_limited(Counting(b"a" * 100), "stdin", {"maxInputBytes": 100}) == b"a" * 100
+    with pytest.raises(InputError, match="^stdin: input is more than 100 bytes"):
+        read_limited(Counting(b"a" * 10_000), "stdin", {"maxInputBytes": 100})
+    assert Counting.asked == 101

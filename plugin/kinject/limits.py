@@ -290,3 +290,13 @@ def safe_load(text: str, where: str, limits: Mapping[str, int] | None = None) ->
             loader.dispose()
     except InputError as exc:
         raise InputError(f"{where}: {exc.message}", field=exc.field) from None
+
+
+def read_limited(stream: Any, name: str, limits: Mapping[str, int] | None = None) -> bytes:
+    """Read a binary stream (stdin, an open file) up to maxInputBytes: a larger input is refused after reading
+    one byte more than the limit, never loaded whole (memory is ~50-80x the input size once composed)."""
+    limit = _limits(limits)["maxInputBytes"]
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{name}: input is more than {limit} bytes (spec.limits.maxInputBytes); not read further")
+    return data
