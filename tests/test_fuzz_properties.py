@@ -44,8 +44,26 @@ def pod_template(obj: dict) -> dict:
     return obj["spec"]["template"]
 
 
-def reference_decision(obj: dict, ns_labels: dict[str, dict], installed: set[str], tags: dict[str, str]) -> bool:
-    """Reference §1.6 (webhook selectors, then injectRequired with policy enabled and no selectors)."""
+def _matches(selector: dict, labels: dict) -> bool:
+    """A metav1.LabelSelector (matchLabels, matchExpressions with Exists/DoesNotExist/In/NotIn); empty never
+    matches (reference §1.2 notes)."""
+    if not selector:
+        return False
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        op, key, values = e["operator"], e["key"], e.get("values") or []
+        if op == "Exists" and key not in labels or op == "DoesNotExist" and key in labels:
+            return False
+        if op == "In" and labels.get(key) not in values or op == "NotIn" and key in labels and labels[key] in values:
+            return False
+    return True
+
+
+def reference_decision(obj: dict, ns_labels: dict[str, dict], installed: set[str], tags: dict[str, str],
+                       policy: str = "enabled", never: tuple = (), always: tuple = (), auto: bool = False) -> bool:
+    """Reference §1.6: the webhook selectors (layer A, §1.1), then injectRequired (layer B, §1.2)."""
     ns = obj["metadata"].get("namespace") or "default"
     nsl = ns_labels.get(ns, {})
     template = pod_template(obj)
@@ -60,6 +78,8 @@ def reference_decision(obj: dict, ns_labels: dict[str, dict], installed: set[str
         rev = podl["istio.io/rev"] if podl.get(INJECT) != "false" else None
     elif podl.get(INJECT) == "true":
         rev = "default"
+    elif auto and INJECT not in podl and ns not in SYSTEM_NAMESPACES:
+        rev = "default"  # the `auto.` webhook (enableNamespacesByDefault)
     else:
         rev = None
     if rev is None:
@@ -74,13 +94,31 @@ def reference_decision(obj: dict, ns_labels: dict[str, dict], installed: set[str
         return False
     selector = podl[INJECT] if INJECT in podl else poda.get(INJECT, "")
     explicit = {"true": True, "false": False}.get(selector)
-    return True if explicit is None else explicit  # policy "enabled"
+    if explicit is None and any(_matches(sel, podl) for sel in never):
+        explicit = False
+    if explicit is None and any(_matches(sel, podl) for sel in always):
+        explicit = True
+    if policy == "enabled":
+        return True if explicit is None else explicit
+    if policy == "disabled":
+        return False if explicit is None else explicit
+    return False
 
 
+NEVER = ({"matchExpressions": [{"key": "version", "operator": "Exists"}]},)
+ALWAYS = ({"matchExpressions": [{"key": "security.istio.io/tlsMode", "operator": "Exists"}]},
+          {"matchLabels": {"app.kubernetes.io/name": "a"}})
+# (function config, installed revisions, tags, reference options)
 CONFIGS = [
-    (None, {"default"}, {}),
+    (None, {"default"}, {}, {}),
     (sidecar_injector({"revisions": {"canary": {}}, "revisionTags": {"stable": "canary"}}),
-     {"default", "canary"}, {"stable": "canary"}),
+     {"default", "canary"}, {"stable": "canary"}, {}),
+    (sidecar_injector({"injectorConfig": {"neverInjectSelector": list(NEVER), "alwaysInjectSelector": list(ALWAYS)}}),
+     {"default"}, {}, {"never": NEVER, "always": ALWAYS}),
+    (sidecar_injector({"injectorConfig": {"policy": "disabled", "alwaysInjectSelector": list(ALWAYS)}}),
+     {"default"}, {}, {"policy": "disabled", "always": ALWAYS}),
+    (sidecar_injector({"values": {"sidecarInjectorWebhook": {"enableNamespacesByDefault": True}}}),
+     {"default"}, {}, {"auto": True}),
 ]
 
 
@@ -117,10 +155,10 @@ def _unique_names(objects: list) -> list:
 
 
 @given(bundle=bundles(), config_index=st.integers(0, len(CONFIGS) - 1), data=st.data())
-@fuzz_settings(40)
+@fuzz_settings(50)
 def test_stream_properties(bundle: dict, config_index: int, data, tmp_path_factory) -> None:
     objects = _unique_names(bundle["objects"])
-    config, installed, tags = CONFIGS[config_index]
+    config, installed, tags, opts = CONFIGS[config_index]
     text = data.draw(commented_yaml(objects))
     note(text)
     args = ["inject", "-"]
@@ -144,7 +182,7 @@ def test_stream_properties(bundle: dict, config_index: int, data, tmp_path_facto
     for obj, out, in_doc, out_doc in zip(objects, out_objects, in_docs, out_docs):
         kubernetes_validate.validate(out, K8S_VERSION, strict=True)
         if obj["kind"] in WORKLOAD_KINDS:
-            expected = reference_decision(obj, ns_labels, installed, tags)
+            expected = reference_decision(obj, ns_labels, installed, tags, **opts)
             _count("workloads injected" if expected else "workloads skipped")
             assert has_proxy(out) == expected, f"{obj['kind']} {obj['metadata']['name']}: decision differs"
             if not expected:
@@ -155,10 +193,10 @@ def test_stream_properties(bundle: dict, config_index: int, data, tmp_path_facto
 
 
 @given(bundle=bundles(), config_index=st.integers(0, len(CONFIGS) - 1))
-@fuzz_settings(40)
+@fuzz_settings(50)
 def test_fn_properties(bundle: dict, config_index: int) -> None:
     objects = _unique_names(bundle["objects"])
-    config, installed, tags = CONFIGS[config_index]
+    config, installed, tags, opts = CONFIGS[config_index]
     text = dump(resource_list(objects, config))
     first = run_inproc(["fn"], text)
     tally("test_fn_properties", "fn", first)
@@ -167,7 +205,8 @@ def test_fn_properties(bundle: dict, config_index: int) -> None:
     ns_labels = dict(bundle["namespaces"])
     for obj, result in zip(objects, out["items"]):
         if obj["kind"] in WORKLOAD_KINDS:
-            assert has_proxy(result) == reference_decision(obj, ns_labels, installed, tags)
+            assert has_proxy(result) == reference_decision(obj, ns_labels, installed, tags, **opts), \
+                f"{obj['kind']} {obj['metadata']['name']}: decision differs"
         else:
             assert result == obj
     # idempotent on the items (the results differ: "injected" then "already current")
