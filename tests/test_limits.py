@@ -480,3 +480,22 @@ def test_read_limited_stops_after_the_limit() -> None:
     with pytest.raises(InputError, match="^stdin: input is more than 100 bytes"):
         read_limited(Counting(b"a" * 10_000), "stdin", {"maxInputBytes": 100})
     assert Counting.asked == 101
+
+
+def test_nesting_just_below_the_ceiling_is_injected_and_rewritten(tmp_path) -> None:
+    """The maxDepth ceiling (250) must stay below what kinject's Python code can walk and dump: a JSON Pod
+    (rewritten as a whole) nesting 245 levels deep is injected without a RecursionError."""
+    import json
+
+    config = tmp_path / "c.yaml"
+    config.write_text(dump(sidecar_injector({"limits": {"maxDepth": 250}})))
+    value: object = "x"
+    for _ in range(243):
+        value = [value]
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "namespace": "apps", "labels": {"sidecar.istio.io/inject": "true"}},
+           "spec": {"containers": [{"name": "a", "image": "x", "args": value}]}}
+    stream = dump(namespace("apps")) + "---\n" + json.dumps(pod) + "\n"
+    run = run_cli(["inject", f"--config={config}", "-"], stream, timeout=60)
+    assert run.code == 0, run.stderr[-2000:]
+    assert "istio-proxy" in run.stdout

@@ -48,7 +48,7 @@ EXPANSION_PER_ALIAS = 1000
 # libyaml/PyYAML recursion or the memory of the renderer are at risk.
 CEILINGS = {
     "maxInputBytes": 1 << 30,  # 1 GiB
-    "maxDepth": 500,  # PyYAML's constructor and the editor recurse in Python (limit 1000 frames)
+    "maxDepth": 250,  # PyYAML's representer (new text) recurses ~3 Python frames per level (limit 1000)
     "maxAliases": 1000,  # so at most 1,000,000 expanded nodes per document
 }
 
