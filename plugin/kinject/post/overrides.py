@@ -51,10 +51,20 @@ def parse_overrides(annotations: dict) -> dict[str, list[dict]]:
 
 
 def _ordered_container(container: dict) -> dict:
-    out = {k: container[k] for k in _CONTAINER_FIELDS if k in container}
-    out.update({k: v for k, v in container.items() if k not in out})
+    """Go's Container field order at the top; nested maps in sorted key order, so that the annotation does
+    not depend on how the user's YAML happened to order its keys (re-injection must be byte-stable)."""
+    out = {k: _sorted(container[k]) for k in _CONTAINER_FIELDS if k in container}
+    out.update({k: _sorted(v) for k, v in container.items() if k not in out})
     out.setdefault("resources", {})
     return out
+
+
+def _sorted(value):
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
 
 
 def reapply_user_containers(merged: dict, original_spec: dict, template_spec: dict, status: dict | None,
