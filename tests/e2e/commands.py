@@ -1,6 +1,6 @@
-"""The exact commands docs/hosts.md tells users to paste. Tests run these strings (through bash, from the
+"""The exact commands README.md tells users to paste. Tests run these strings (through bash, from the
 repository root or the directory named beside each), and test_e2e_docs checks that each one appears verbatim
-in docs/hosts.md, so the docs cannot drift from what is proven."""
+in README.md, so the docs cannot drift from what is proven."""
 
 # kustomize (standalone, exec KRM function) — cwd: repository root
 KUSTOMIZE_BUILD_BASE = "kustomize build --enable-alpha-plugins --enable-exec kustomize/base"

@@ -13,7 +13,7 @@ SIDECAR = "istio-proxy"
 
 def sh(cmd: str, *, cwd: Path, env: dict[str, str], stdin: str | None = None,
        timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run `cmd` exactly as written in docs/hosts.md, through bash, as a user would paste it."""
+    """Run `cmd` exactly as written in README.md, through bash, as a user would paste it."""
     return subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, input=stdin, text=True,
                           capture_output=True, timeout=timeout, check=False)
 

@@ -84,7 +84,7 @@ sys.exit(subprocess.run({entrypoint!r} + extra, env=env, cwd="/").returncode)
     ("kubectl", commands.CONTAINER_KUBECTL),
 ])
 def test_hosts_run_the_image_as_a_container_function(repo_copy: Path, tmp_path: Path, host: str, cmd: str) -> None:
-    """The real kustomize and kubectl with `container: {image: kinject:0.1.0}` (docs/hosts.md), Docker replaced by
+    """The real kustomize and kubectl with `container: {image: kinject:0.1.0}` (README.md), Docker replaced by
     a stand-in that runs the Dockerfile's ENTRYPOINT as the container would. Unlike exec functions, kubectl
     does run container functions."""
     import sys
@@ -95,7 +95,7 @@ def test_hosts_run_the_image_as_a_container_function(repo_copy: Path, tmp_path: 
     cfg = repo_copy / "kustomize" / "base" / "kinject.yaml"
     cfg.write_text(cfg.read_text().replace("      exec:\n        path: kinject\n",
                                            "      container:\n        image: kinject:0.1.0\n"))
-    assert "image: kinject:0.1.0" in (REPO / "docs" / "hosts.md").read_text()
+    assert "image: kinject:0.1.0" in (REPO / "README.md").read_text()
     fake = tmp_path / "fake-docker"
     fake.mkdir()
     log = tmp_path / "docker-args.json"

@@ -1,4 +1,4 @@
-"""docs/hosts.md shows exactly the commands the end-to-end tests run, and the warnings they back."""
+"""README.md shows exactly the commands the end-to-end tests run, and the warnings they back."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from tests.e2e import commands
 from tests.tools import REPO
 
-HOSTS = (REPO / "docs" / "hosts.md").read_text()
+HOSTS = (REPO / "README.md").read_text()
 DOCUMENTED = {
     name: value for name, value in vars(commands).items()
     if name.isupper() and isinstance(value, str) and name not in {"PRECOMMIT_FILES", "PRECOMMIT_DOCS_REPO"}
@@ -18,7 +18,7 @@ DOCUMENTED = {
 def test_command_is_documented_verbatim(name: str) -> None:
     cmd = DOCUMENTED[name].format(repo=commands.PRECOMMIT_DOCS_REPO) if "{repo}" in DOCUMENTED[name] \
         else DOCUMENTED[name]
-    assert cmd in HOSTS, f"docs/hosts.md must show `{cmd}` (tests/e2e/commands.py {name})"
+    assert cmd in HOSTS, f"README.md must show `{cmd}` (tests/e2e/commands.py {name})"
 
 
 def test_kubectl_warning() -> None:

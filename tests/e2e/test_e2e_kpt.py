@@ -69,7 +69,7 @@ def test_kpt_render_input() -> None:
     proc = run_fn(stdin)
     assert proc.returncode == 0, proc.stderr
     check_contract(stdin, proc.stdout)
-    # the Kptfile shown to users in docs/hosts.md is the one replayed here
+    # the Kptfile shown to users in README.md is the one replayed here
     kptfile = (HERE / "Kptfile").read_text()
     assert kptfile in (REPO / "docs" / "hosts.md").read_text()
     assert yaml.safe_load(kptfile)["pipeline"] == items(stdin)[0]["pipeline"]

@@ -49,7 +49,7 @@ def test_legacy_plugin_works_with_a_minimal_path(repo_copy: Path, plugin_env: di
 
 
 def test_kubectl_silently_skips_exec_functions(repo_copy: Path, plugin_env: dict[str, str]) -> None:
-    """Why docs/hosts.md warns: kustomize/base's exec function is ignored by kubectl, exit 0, nothing injected."""
+    """Why README.md warns: kustomize/base's exec function is ignored by kubectl, exit 0, nothing injected."""
     proc = sh("kubectl kustomize --enable-alpha-plugins kustomize/base", cwd=repo_copy, env=plugin_env)
     assert proc.returncode == 0, proc.stderr
     objs = docs(proc.stdout)
