@@ -298,3 +298,33 @@ def test_existing_results_of_any_shape_are_replaced_cleanly(existing: str, ok: b
     out = load(run.stdout)
     assert isinstance(out["results"], list)
     assert all(isinstance(r, dict) and "message" in r for r in out["results"])
+
+
+_ATHERIS_BUG = pytest.mark.xfail(
+    strict=True, reason="found by atheris: a non-string key at the top of an injected pod template makes "
+    "undo._hash's json.dumps(sort_keys=True) raise TypeError (internal error). Patch in the issue-5 report: "
+    "pipeline._inject_one refuses non-string keys with the field path")
+NON_STRING_KEYS = {
+    "null-key-in-template": ("    ~: x\n", _ATHERIS_BUG),
+    "int-key-in-template": ("    7: x\n", _ATHERIS_BUG),
+    "bool-key-in-pod-spec": ("    spec: {true: 1, containers: [{name: a, image: b}]}\n", ()),
+    "null-key-in-container": ("    spec: {containers: [{name: a, image: b, ~: 1}]}\n", ()),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(k, marks=m) for k, (_, m) in NON_STRING_KEYS.items()])
+@pytest.mark.parametrize("mode", ["fn", "inject"])
+def test_non_string_keys_in_an_injected_pod_template(name: str, mode: str) -> None:
+    line = NON_STRING_KEYS[name][0]
+    spec_line = "    spec: {containers: [{name: a, image: b}]}\n"
+    body = line + ("" if line.startswith("    spec:") else spec_line)
+    doc = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: apps}\nspec:\n"
+           "  selector: {matchLabels: {app: web}}\n  template:\n"
+           "    metadata: {labels: {sidecar.istio.io/inject: 'true'}}\n" + body)
+    stream = dump(ENABLED_NS) + "---\n" + doc
+    if mode == "fn":
+        run = fn(RL_HEAD + "items:\n" + "".join(
+            ("- " if i == 0 else "  ") + line + "\n" for i, line in enumerate(doc.splitlines())))
+    else:
+        run = inject(stream)
+    assert_no_crash(run)
