@@ -101,6 +101,9 @@ def snapshot(work: Path) -> tuple[str, Path]:
         subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
         (tmp / "plugin" / "kinject").rename(tmp / "kinject")
         (tmp / "templates").rename(tmp / "kinject" / "templates")
+        # Bytecode, as pip writes it at install time: with PYTHONDONTWRITEBYTECODE set (as in some shells and
+        # containers) nothing else would, and every run would compile kinject's modules from source again.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tmp / "kinject")], check=True)
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
     return rev, dest
@@ -291,7 +294,7 @@ def run(args: argparse.Namespace) -> dict:
                                capture_output=True, text=True).stdout.strip()
         if not where.startswith(str(snap)):
             raise SystemExit(f"the snapshot is not what runs: kinject imports from {where}")
-    else:
+    if not args.snapshot:
         dirty = subprocess.run(["git", "status", "--porcelain", "plugin", "templates"], cwd=ROOT,
                                capture_output=True, text=True).stdout.strip()
         if dirty:
@@ -303,6 +306,9 @@ def run(args: argparse.Namespace) -> dict:
                "os.wait4 ru_maxrss (upper bound: includes the benchmark process's RSS at fork)"}
     if not TIME_BIN:
         results["notes"].append("no GNU time at /usr/bin/time: peak RSS is an upper bound")
+    if not args.snapshot and os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        results["notes"].append("PYTHONDONTWRITEBYTECODE is set and --snapshot is not: kinject modules without "
+                                "a current .pyc are compiled from source in every run (start-up measured high)")
     if not kubectl:
         results["notes"].append("kubectl not found (.tools/bin/kubectl, PATH): kubectl kustomize not measured")
 

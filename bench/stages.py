@@ -21,11 +21,12 @@ from pathlib import Path
 
 WRAP = [
     "kinject.limits:check_input", "kinject.limits:check_nodes",
-    "kinject.yamltext:compose_all", "kinject.yamltext:to_data", "kinject.yamltext:same",
+    "kinject.yamltext:compose_all", "kinject.yamltext:to_data",
     "kinject.yamltext:dump_block", "kinject.yamltext:TextEditor.edit_node", "kinject.yamltext:TextEditor.apply",
     "kinject.stream:load", "kinject.krm:run", "kinject.krm:_function_config",
     "kinject.pipeline:run", "kinject.pipeline:_inject_one", "kinject.pipeline:_record_edit",
-    "kinject.pipeline:build_profiles", "kinject.pipeline:decide",
+    "kinject.pipeline:build_profiles",
+    "kinject.undo:record", "kinject.undo:embed", "kinject.undo:restore",
     "kinject.inject:inject_pod", "kinject.render:RenderCache.render_owned", "kinject.merge:merge_pod",
     "kinject.commands.inject:join_stream",
 ]
