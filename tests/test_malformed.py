@@ -7,6 +7,7 @@ be parsed.
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from strategies import (assert_clean_failure, assert_no_crash, deployment, dump, dump_all, load, namespace,
                         resource_list, run_inproc)
@@ -328,3 +329,41 @@ def test_non_string_keys_in_an_injected_pod_template(name: str, mode: str) -> No
     else:
         run = inject(stream)
     assert_no_crash(run)
+
+
+_EMIT_BUG = pytest.mark.xfail(strict=True, reason="found by atheris: emit._key raises TypeError for float/date "
+                              "keys when a flow/JSON document is rewritten as block YAML (internal error); patch "
+                              "in the issue-5 report")
+
+
+@pytest.mark.parametrize("doc", [
+    pytest.param("{.00}", marks=_EMIT_BUG, id="float-key-only"),
+    pytest.param("{1.5: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_EMIT_BUG, id="float"),
+    pytest.param("{.inf: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_EMIT_BUG, id="inf"),
+    pytest.param("{2020-01-01: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_EMIT_BUG,
+                 id="date"),
+    pytest.param("{~: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="null"),
+    pytest.param("{true: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="bool"),
+    pytest.param("{apiVersion: v1, kind: ConfigMap, metadata: {name: a}, data: {b: .nan, c: 2020-01-01}}",
+                 id="float-date-values"),
+])
+@pytest.mark.parametrize("mode", ["fn", "inject"])
+def test_non_string_scalars_in_flow_documents(doc: str, mode: str) -> None:
+    text = doc if mode == "inject" else "{apiVersion: config.kubernetes.io/v1, kind: ResourceList, items: [" + doc + "]}"
+    run = fn(text) if mode == "fn" else inject(text)
+    assert_no_crash(run)
+
+
+@pytest.mark.xfail(strict=True, reason="emit.scalar writes a !!binary value as a block scalar whose lines are not "
+                   "re-indented: a rewritten object is invalid YAML, with exit 0 (patch in the issue-5 report)")
+def test_binary_values_in_rewritten_objects_stay_valid_yaml() -> None:
+    stream = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+              "  selector: {matchLabels: {app: web}}\n"
+              "  template: {metadata: {labels: {app: web, sidecar.istio.io/inject: 'true'}}, spec: {containers: "
+              "[{name: a, image: b, env: [{name: X, value: !!binary aGVsbG8=}]}]}}\n")
+    run = inject(stream)
+    assert run.code == 0, run.stderr
+    docs = yaml.safe_load_all(run.stdout)
+    pod = next(iter(docs))["spec"]["template"]["spec"]
+    app = next(c for c in pod["containers"] if c["name"] == "a")
+    assert app["env"][0]["value"] == b"hello"
