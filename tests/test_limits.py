@@ -499,3 +499,42 @@ def test_nesting_just_below_the_ceiling_is_injected_and_rewritten(tmp_path) -> N
     run = run_cli(["inject", f"--config={config}", "-"], stream, timeout=60)
     assert run.code == 0, run.stderr[-2000:]
     assert "istio-proxy" in run.stdout
+
+
+def test_aliases_across_resource_list_items_are_resolved_or_refused() -> None:
+    """Anchors are per YAML document, and a ResourceList is one document: an item may alias a node of another
+    item. Whatever path reads the items, the decision must use the resolved labels (here an opt-out), never
+    treat the alias as missing data."""
+    text = """apiVersion: config.kubernetes.io/v1
+kind: ResourceList
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata:
+    name: apps
+    labels: {istio-injection: enabled}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: shared
+    namespace: apps
+    labels: &optout {app: web, sidecar.istio.io/inject: "false"}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: web, namespace: apps}
+  spec:
+    selector: {matchLabels: {app: web}}
+    template:
+      metadata:
+        labels: *optout
+      spec:
+        containers: [{name: app, image: nginx}]
+"""
+    for args in (["fn"], ["inject", "-"]):
+        run = run_inproc(args, text)
+        assert run.code in (0, 1), run.stderr
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr, run.stderr
+        if run.code == 0:
+            assert "istio-proxy" not in run.stdout, f"{args[0]}: the opt-out label behind the alias was ignored"
+        else:
+            assert run.stderr.strip()
