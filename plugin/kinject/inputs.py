@@ -38,7 +38,7 @@ class Inputs:
     cluster: ClusterConfig
 
 
-def read(options: Options) -> Inputs:
+def read(options: Options, *, lean: bool = False) -> Inputs:
     config = load_config_file(options.config) if options.config else None
     sources: list[Source] = []
     paths: list[str | None] = []
@@ -53,14 +53,14 @@ def read(options: Options) -> Inputs:
             except OSError as exc:
                 raise InputError(f"cannot read {name}: {exc.strerror}") from None
             label, path = name, name
-        source = load(label, decode(data, label), config.limits if config else None)
+        source = load(label, decode(data, label), config.limits if config else None, lean=lean)
         embedded = _unwrap_resource_list(source)
         if embedded is not None and config is None:
             config = embedded
         sources.append(source)
         paths.append(path)
     config = config or FunctionConfig()
-    if not any(s.objects for s in sources):
+    if not any(s.objects or s.spans for s in sources):
         raise InputError("no Kubernetes objects in the input (refusing to write an empty stream)")
     namespace = options.namespace or os.environ.get("HELM_NAMESPACE") or config.default_namespace
     extra = {}

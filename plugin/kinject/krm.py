@@ -16,17 +16,33 @@ from . import pipeline
 from .config import FunctionConfig, parse_function_config
 from .errors import KinjectError
 from .limits import check_input, check_nodes
-from .yamltext import TextEditor, compose_all, dump_block, dump_document, mapping_get, scalar_at, to_data
+from .scan import Scan, scan
+from .yamltext import (TextEditor, compose_all, compose_slice, dump_block, dump_document, mapping_get,
+                       scalar_at, to_data)
 
 API_VERSIONS = ("config.kubernetes.io/v1", "config.kubernetes.io/v1beta1")
 
 
 @dataclass
 class FnResult:
-    stdout: str
+    output: "str | TextEditor"  # the ResourceList text, or the editor that produces it piece by piece
     exit_code: int
     messages: list[str] = field(default_factory=list)  # for stderr, one line each
     report: pipeline.Report | None = None
+
+    @property
+    def stdout(self) -> str:
+        if not isinstance(self.output, str):
+            self.output = self.output.apply()
+        return self.output
+
+    def write_to(self, stream) -> None:
+        """Write the output without building it whole: on large bundles the text is several times the input."""
+        if isinstance(self.output, str):
+            stream.write(self.output)
+        else:
+            for piece in self.output.pieces():
+                stream.write(piece)
 
 
 def process(text: str) -> tuple[str, int]:
@@ -38,6 +54,32 @@ def process(text: str) -> tuple[str, int]:
 def run(text: str) -> FnResult:
     try:
         check_input(text, None)
+        lean = scan(text, resource_list=True)
+    except KinjectError as exc:
+        return FnResult("", 1, [f"kinject: {exc}"])
+    if lean is not None and lean.documents == 1 and lean.root_is_mapping and not lean.root_flow:
+        return _run_lean(text, lean)
+    return _run_composed(text)
+
+
+def _run_lean(text: str, sc: Scan) -> FnResult:
+    """The ResourceList as an event scan: only the objects that matter are ever composed (see scan.py)."""
+    kind, api_version = sc.root_kind, sc.root_api_version
+    if kind != "ResourceList" or api_version not in API_VERSIONS:
+        return FnResult("", 1, [f"kinject: {_not_a_resource_list(api_version, kind)}"])
+    items = sc.root.get("items")
+    if items is not None and not sc.objects and text[items.value_start:items.value_end].strip() not in (
+        "", "[]", "null", "~"
+    ):
+        return FnResult("", 1, ["kinject: field items: ResourceList.items must be a list"])
+    editor = TextEditor(text)
+    source = pipeline.Source("items", editor, [], [f"items[{i}]" for i in range(len(sc.objects))], sc.objects)
+    writer = _LeanResults(editor, sc)
+    return _process(editor, source, lambda: _lean_function_config(editor, sc), writer, text)
+
+
+def _run_composed(text: str) -> FnResult:
+    try:
         roots = compose_all(text)
         if len(roots) != 1:
             raise KinjectError(f"expected one ResourceList document on stdin, found {len(roots)}")
@@ -55,36 +97,88 @@ def run(text: str) -> FnResult:
     objects = list(items_node.value) if isinstance(items_node, SequenceNode) else []
     labels = [f"items[{i}]" for i in range(len(objects))]
     source = pipeline.Source("items", editor, objects, labels)
-    results: list[dict] = []
-    report: pipeline.Report | None = None
-    try:
+
+    def config_with_limits() -> FunctionConfig:
         config = _function_config(root)
         if config.spec.get("limits"):
-            check_input(text, config.limits)
             check_nodes(root, config.limits, text)
+        return config
+
+    return _process(editor, source, config_with_limits, lambda results: _with_results(editor, root, results),
+                    text)
+
+
+def _process(editor: TextEditor, source: pipeline.Source, read_config, write, text: str) -> FnResult:
+    """Run the pipeline and answer with the ResourceList plus results; errors become results and exit 1."""
+    results: list[dict] = []
+    try:
+        config = read_config()
+        if config.spec.get("limits"):
+            check_input(text, config.limits)
         report = pipeline.run([source], config)
     except KinjectError as exc:
-        results.append(_result("error", str(exc), field=exc.field))
-        messages = [f"kinject: {exc}"]
         editor.edits.clear()
-        return FnResult(_with_results(editor, root, results), 1, messages)
+        return FnResult(write([_result("error", str(exc), field=exc.field)]), 1, [f"kinject: {exc}"])
     except RecursionError:
         message = "input nests too deeply to process"
         editor.edits.clear()
-        return FnResult(_with_results(editor, root, [_result("error", message)]), 1, [f"kinject: {message}"])
+        return FnResult(write([_result("error", message)]), 1, [f"kinject: {message}"])
     except Exception as exc:  # a bug: still answer with a ResourceList that says so, and fail
         if os.environ.get("KINJECT_DEBUG"):
             raise
         message = f"internal error: {type(exc).__name__}: {exc}"
         editor.edits.clear()
-        return FnResult(_with_results(editor, root, [_result("error", message)]), 1, [f"kinject: {message}"])
+        return FnResult(write([_result("error", message)]), 1, [f"kinject: {message}"])
     results.extend(outcome_results(report))
     messages = [f"kinject: {o.ref.describe()}: {o.message}" for o in report.errors]
     messages += [f"kinject: warning: {m}" for m, _ in report.warnings]
     code = 1 if report.errors else 0
     if code:
         editor.edits.clear()
-    return FnResult(_with_results(editor, root, results), code, messages, report)
+    return FnResult(write(results), code, messages, report)
+
+
+def _lean_function_config(editor: TextEditor, sc: Scan) -> FunctionConfig:
+    entry = sc.root.get("functionConfig")
+    if entry is None:
+        return FunctionConfig()
+    node, _ = compose_slice(editor, entry.value_start, entry.value_end)
+    check_nodes(node, None)
+    return parse_function_config(to_data(node), "functionConfig")
+
+
+class _LeanResults:
+    """Writes `results` into the scanned ResourceList text: replaces an existing entry, or appends one."""
+
+    def __init__(self, editor: TextEditor, sc: Scan) -> None:
+        self.editor, self.sc = editor, sc
+
+    def __call__(self, results: list[dict]) -> str:
+        editor, sc = self.editor, self.sc
+        existing = sc.root.get("results")
+        first = min(sc.root.values(), key=lambda e: e.key_start)
+        col = first.key_start - editor.line_start(first.key_start)
+        if existing is not None:
+            start = editor.text.index(":", existing.key_start) + 1
+            end = existing.value_end
+            if end > existing.value_start and (end >= len(editor.text) or editor.text[end - 1] != "\n"):
+                end = editor.line_end(end)
+            editor.add(start, end, _after_key_block(results, col))
+        elif results:
+            last = max(sc.root.values(), key=lambda e: e.key_start)
+            editor.insert_lines(editor.line_end(last.value_end), dump_block({"results": results}, col))
+        return editor
+
+
+def _after_key_block(results: list[dict], col: int) -> str:
+    if not results:
+        return " []\n"
+    return "\n" + dump_block(results, col)
+
+
+def _not_a_resource_list(api_version, kind) -> str:
+    return (f"stdin is not a ResourceList (apiVersion config.kubernetes.io/v1, kind ResourceList): got "
+            f"apiVersion {api_version!r}, kind {kind!r}. For a plain YAML stream use `kinject inject`.")
 
 
 def _check_resource_list(root) -> None:

@@ -16,7 +16,8 @@ from .config import ClusterConfig, FunctionConfig, Profiles, build_profiles, is_
 from .errors import ConfigError, InjectionError, InputError, KinjectError
 from .model import PodTemplate, Workload
 from .policy import Decision, NamespaceInfo, decide
-from .yamltext import TextEditor, _CannotEdit, node_at, same, scalar_at, to_data
+from .scan import ObjectSpan
+from .yamltext import TextEditor, _CannotEdit, compose_slice, node_at, same, scalar_at, to_data
 
 PATH_ANNOTATIONS = ("internal.config.kubernetes.io/path", "config.kubernetes.io/path")
 INDEX_ANNOTATIONS = ("internal.config.kubernetes.io/index", "config.kubernetes.io/index")
@@ -28,8 +29,11 @@ class Source:
 
     name: str  # file name, "stdin" or "items"
     editor: TextEditor
-    objects: list[Node]  # top-level object nodes, in order
+    objects: list[Node]  # top-level object nodes, in order (empty when `spans` is used)
     labels: list[str]  # how to name each object in messages ("items[3]", "file.yaml document 2")
+    # Lean mode (large inputs): the objects' text spans from one event scan; each object is composed only
+    # when needed and released after use, instead of holding the whole node tree.
+    spans: list[ObjectSpan] | None = None
 
 
 @dataclass
@@ -60,12 +64,27 @@ class Report:
 
 @dataclass
 class _Workload:
-    node: MappingNode  # the object
+    node: MappingNode | None  # the object (None until composed, in lean mode)
     template: MappingNode | None
     ref: workloads.ObjectRef
     source: Source
     label: str
     file: dict[str, Any] | None
+    editor: TextEditor | None = None  # where the edits of this object go (a slice editor in lean mode)
+    span: ObjectSpan | None = None
+
+    def compose(self) -> None:
+        """Lean mode: compose this object now (it is released again after injection)."""
+        if self.span is not None and self.node is None:
+            node, self.editor = compose_slice(self.source.editor, self.span.start, self.span.end)
+            self.node = node
+            self.template = workloads.pod_template_node(node, self.ref.kind)
+            self.file = _file_of(node)
+
+    def release(self) -> None:
+        if self.span is not None:
+            self.node = self.template = None
+            self.editor = None
 
 
 def run(
@@ -86,9 +105,15 @@ def run(
     namespaces: dict[str, NamespaceInfo] = {}
     cluster = ClusterConfig()
     found: list[_Workload] = []
-    for obj, source, label in _objects(sources, report):
-        ref = workloads.object_ref(obj)
+    for obj, source, label, span, ref, editor in _objects(sources):
         kind, api_version = ref.kind, ref.api_version
+        if span is not None and workloads.is_workload(api_version, kind):
+            found.append(_Workload(None, None, ref, source, label, None, None, span))
+            continue
+        if obj is None:
+            if not (kind in ("Namespace", "ConfigMap") or workloads.is_list(api_version, kind)):
+                continue  # neither needed nor touched: never composed
+            obj, editor = compose_slice(source.editor, span.start, span.end)
         if kind == "Namespace" and api_version == "v1":
             meta = to_data(node_at(obj, "metadata")) if node_at(obj, "metadata") is not None else {}
             meta = meta if isinstance(meta, dict) else {}
@@ -99,7 +124,8 @@ def run(
             data = to_data(node_at(obj, "data")) if node_at(obj, "data") is not None else {}
             cluster.add_configmap(ref.name, data if isinstance(data, dict) else {}, f"ConfigMap {ref.name}")
         elif workloads.is_workload(api_version, kind):
-            found.append(_Workload(obj, workloads.pod_template_node(obj, kind), ref, source, label, _file_of(obj)))
+            found.append(_Workload(obj, workloads.pod_template_node(obj, kind), ref, source, label, _file_of(obj),
+                                   editor))
         elif workloads.is_list(api_version, kind):
             for i, member in enumerate(workloads.list_members(obj)):
                 if not isinstance(member, MappingNode):
@@ -107,7 +133,8 @@ def run(
                 mref = workloads.object_ref(member)
                 if workloads.is_workload(mref.api_version, mref.kind):
                     tmpl = workloads.pod_template_node(member, mref.kind)
-                    found.append(_Workload(member, tmpl, mref, source, f"{label} items[{i}]", _file_of(obj)))
+                    found.append(_Workload(member, tmpl, mref, source, f"{label} items[{i}]", _file_of(obj),
+                                           editor))
     if cluster_overrides is not None:  # --injector-config / --values / --mesh-config win over the bundle
         cluster.values.update(cluster_overrides.values)
         cluster.injector.update(cluster_overrides.injector)
@@ -123,20 +150,27 @@ def run(
         return report
     profiles = build_profiles(config, cluster)
     policies = profiles.policies()
-    pending: list[tuple[_Workload, dict, dict]] = []
+    # Edits are recorded as each workload is done (its nodes and data are then released); all or nothing:
+    # when any workload fails, every recorded edit is rolled back and every object comes out as it was.
+    marks = [(source, len(source.editor.edits)) for source in sources]
+    failed = False
     for i, w in enumerate(found):
         if progress is not None:
             progress(i, len(found))
+        w.compose()
         outcome, new_template, old_template = _inject_one(w, profiles, policies, namespaces, default_ns)
+        failed = failed or outcome.status == "error"
+        if not dry_run:
+            outcome.before = outcome.after = None  # only the dry-run commands read them; they cost memory
+            if new_template is not None and not failed:
+                _record_edit(w, old_template, new_template)
         report.outcomes.append(outcome)
-        if new_template is not None:
-            pending.append((w, old_template, new_template))
+        w.release()
     if progress is not None:
         progress(len(found), len(found))
-    if report.errors or dry_run:
-        return report  # all or nothing: a failed run leaves every object as it was
-    for w, old, new in pending:
-        _record_edit(w, old, new)
+    if report.errors:
+        for source, mark in marks:
+            del source.editor.edits[mark:]
     return report
 
 
@@ -197,7 +231,7 @@ def _inject_one(
 
 
 def _record_edit(w: _Workload, old: dict, new: dict) -> None:
-    editor = w.source.editor
+    editor = w.editor or w.source.editor
     assert w.template is not None
     before = len(editor.edits)
     try:
@@ -215,15 +249,27 @@ def _record_edit(w: _Workload, old: dict, new: dict) -> None:
             editor.replace_document_node(w.node, whole)
 
 
-def _objects(sources: list[Source], report: Report) -> Iterator[tuple[MappingNode, Source, str]]:
+def _objects(sources: list[Source]) -> Iterator[tuple[MappingNode | None, Source, str, ObjectSpan | None,
+                                                       workloads.ObjectRef, TextEditor]]:
+    """(node or None, source, label, span or None, ref, editor) of every top-level object, checked."""
     for source in sources:
+        if source.spans is not None:
+            for span, label in zip(source.spans, source.labels):
+                if not span.is_mapping:
+                    raise InputError(f"{label}: expected an object (a mapping), got something else", field=label)
+                if span.kind is None or span.api_version is None:
+                    missing = "kind" if span.kind is None else "apiVersion"
+                    raise InputError(f"{label}: the object has no {missing}", field=f"{label}.{missing}")
+                ref = workloads.ObjectRef(span.api_version, span.kind, span.name or "", span.namespace)
+                yield None, source, label, span, ref, source.editor
+            continue
         for obj, label in zip(source.objects, source.labels):
             if not isinstance(obj, MappingNode):
                 raise InputError(f"{label}: expected an object (a mapping), got {_node_kind(obj)}", field=label)
             if scalar_at(obj, "kind") is None or scalar_at(obj, "apiVersion") is None:
                 missing = "kind" if scalar_at(obj, "kind") is None else "apiVersion"
                 raise InputError(f"{label}: the object has no {missing}", field=f"{label}.{missing}")
-            yield obj, source, label
+            yield obj, source, label, None, workloads.object_ref(obj), source.editor
 
 
 def _node_kind(node: Node) -> str:

@@ -7,6 +7,7 @@ from yaml.nodes import Node
 from .errors import InputError
 from .limits import check_input, check_nodes
 from .pipeline import Source
+from .scan import scan
 from .yamltext import TextEditor, compose_all, dump_document, is_block, to_data
 
 
@@ -21,9 +22,22 @@ def decode(data: bytes, name: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def load(name: str, text: str, limits=None) -> Source:
-    """Compose a YAML stream into a pipeline Source; JSON/flow documents are turned into block YAML first."""
+def load(name: str, text: str, limits=None, *, lean: bool = False) -> Source:
+    """Compose a YAML stream into a pipeline Source; JSON/flow documents are turned into block YAML first.
+
+    `lean`: scan instead of composing (see scan.py), for the commands that only inject; falls back to
+    composing when the stream has aliases, flow documents or a ResourceList."""
     check_input(text, limits)
+    if lean:
+        try:
+            sc = scan(text, resource_list=False)
+        except InputError as exc:
+            raise InputError(f"{name}: {exc.message}") from None
+        if sc is not None and not any(o.flow for o in sc.objects) and not any(
+            o.kind == "ResourceList" for o in sc.objects
+        ):
+            labels = [f"{name} document {i + 1}" for i in range(len(sc.objects))]
+            return Source(name, TextEditor(text), [], labels, sc.objects)
     roots = _compose(name, text)
     if any(_is_flow(r) for r in roots):
         text = _blockify(text, roots)

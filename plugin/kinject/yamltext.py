@@ -220,17 +220,19 @@ class TextEditor:
     def apply(self) -> str:
         if not self.edits:
             return self.text
-        out: list[str] = []
+        return "".join(self.pieces())
+
+    def pieces(self) -> Iterator[str]:
+        """The edited text in pieces, for writing out without building it whole (large outputs)."""
         pos = 0
         # Insertions go before a replacement that starts at the same place; otherwise creation order.
         for start, _, end, text in sorted(self.edits, key=lambda e: (e[0], e[2] > e[0], e[1])):
             if start < pos:
                 raise AssertionError("overlapping YAML edits")  # a bug, never user input
-            out.append(self.text[pos:start])
-            out.append(text)
+            yield self.text[pos:start]
+            yield text
             pos = end
-        out.append(self.text[pos:])
-        return "".join(out)
+        yield self.text[pos:]
 
     # -- structural edits
 
@@ -414,3 +416,36 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     return a == b
+
+
+class SliceEditor(TextEditor):
+    """Edits against a slice of a larger text: positions are the slice's, edits land in the parent."""
+
+    def __init__(self, parent: TextEditor, offset: int, text: str) -> None:
+        self.text = text
+        self.parent = parent
+        self.offset = offset
+        self.edits = parent.edits  # shared, so callers can roll back by length as with the parent
+
+    def add(self, start: int, end: int, text: str) -> None:
+        self.parent.add(start + self.offset, end + self.offset, text)
+
+
+def compose_slice(parent: TextEditor, start: int, end: int) -> tuple[Node, SliceEditor]:
+    """Compose the node whose text runs from `start` to `end` in the parent's text (to the end of that
+    line). The slice is padded with spaces to the node's column, so every position in it maps to the parent
+    by one offset."""
+    text = parent.text
+    line = text.rfind("\n", 0, start) + 1
+    col = start - line
+    if end > 0 and text[end - 1] == "\n":
+        stop = end  # block scalars end at the start of the next line already
+    else:
+        stop = text.find("\n", end)
+        stop = len(text) if stop < 0 else stop + 1
+    piece = " " * col + text[start:stop]
+    try:
+        node = yaml.compose(piece, Loader=Loader)
+    except yaml.MarkedYAMLError as exc:
+        raise InputError(_yaml_message(exc)) from None
+    return node, SliceEditor(parent, start - col, piece)

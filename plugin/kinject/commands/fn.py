@@ -23,7 +23,6 @@ def main() -> int:
     result = krm.run(text)
     for line in result.messages:
         print(line, file=sys.stderr)
-    if result.stdout:
-        sys.stdout.write(result.stdout)
-        sys.stdout.flush()
+    result.write_to(sys.stdout)
+    sys.stdout.flush()
     return result.exit_code

@@ -16,7 +16,7 @@ def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int
     """Exit code 0 on success, 1 on any error (nothing written then)."""
     gc.disable()  # one short run over a large object graph without cycles: see commands/fn.py
     try:
-        inputs = read(options)
+        inputs = read(options, lean=True)
         with Progress(0) as progress:  # a counter on stderr, for long runs on a terminal only
             report = pipeline.run(
                 inputs.sources,
@@ -34,17 +34,32 @@ def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int
             print(line, file=sys.stderr)
     if report.errors:
         return 1
-    outputs = [source.editor.apply() for source in inputs.sources]
     if in_place:
-        for path, source, text in zip(inputs.paths, inputs.sources, outputs):
+        for path, source in zip(inputs.paths, inputs.sources):
+            text = source.editor.apply()
             if path is None:
                 sys.stdout.write(text)
             elif text != source.editor.text:
                 write_atomic(path, text)
         return 0
-    sys.stdout.write(join_stream(outputs))
+    write_stream([source.editor for source in inputs.sources], sys.stdout)
     sys.stdout.flush()
     return 0
+
+
+def write_stream(editors: list, stream) -> None:
+    """The edited texts as one YAML stream, written piece by piece (never built whole: see krm.FnResult)."""
+    ends_with_newline = True
+    for i, editor in enumerate(editors):
+        if i and not editor.text.lstrip().startswith("---"):
+            stream.write("---\n" if ends_with_newline else "\n---\n")
+            ends_with_newline = True
+        for piece in editor.pieces():
+            if piece:
+                stream.write(piece)
+                ends_with_newline = piece.endswith("\n")
+    if not ends_with_newline:
+        stream.write("\n")
 
 
 def join_stream(texts: list[str]) -> str:
