@@ -154,7 +154,7 @@ def dump_block(value: Any, indent: int) -> str:
         return emit.block(value, indent)
     text = _dump_cache.get(key)
     if text is None:
-        if len(_dump_cache) > 4096:
+        if len(_dump_cache) > 256:  # most blocks are unique (they name the workload): keep few
             _dump_cache.clear()
         text = _dump_cache[key] = emit.block(value, indent)
     return text
