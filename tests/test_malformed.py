@@ -276,9 +276,6 @@ def test_fn_writes_duplicate_key_errors_into_the_resource_list() -> None:
     assert "duplicate key 'name'" in out["results"][0]["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="stream.load and krm.run turn JSON/flow documents into block YAML with "
-                   "to_data (which keeps the last duplicate) before check_nodes sees them; patch in the issue-5 "
-                   "report: check the nodes first")
 @pytest.mark.parametrize("mode", ["inject", "fn"])
 def test_duplicate_keys_in_json_input(mode: str) -> None:
     obj = '{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "name": "b"}}'
