@@ -298,13 +298,9 @@ def test_existing_results_of_any_shape_are_replaced_cleanly(existing: str, ok: b
     assert all(isinstance(r, dict) and "message" in r for r in out["results"])
 
 
-_ATHERIS_BUG = pytest.mark.xfail(
-    strict=True, reason="found by atheris: a non-string key at the top of an injected pod template makes "
-    "undo._hash's json.dumps(sort_keys=True) raise TypeError (internal error). Patch in the issue-5 report: "
-    "pipeline._inject_one refuses non-string keys with the field path")
 NON_STRING_KEYS = {
-    "null-key-in-template": ("    ~: x\n", _ATHERIS_BUG),
-    "int-key-in-template": ("    7: x\n", _ATHERIS_BUG),
+    "null-key-in-template": ("    ~: x\n", ()),
+    "int-key-in-template": ("    7: x\n", ()),
     "bool-key-in-pod-spec": ("    spec: {true: 1, containers: [{name: a, image: b}]}\n", ()),
     "null-key-in-container": ("    spec: {containers: [{name: a, image: b, ~: 1}]}\n", ()),
 }
@@ -328,17 +324,11 @@ def test_non_string_keys_in_an_injected_pod_template(name: str, mode: str) -> No
     assert_no_crash(run)
 
 
-_EMIT_BUG = pytest.mark.xfail(strict=True, reason="found by atheris: emit._key raises TypeError for float/date "
-                              "keys when a flow/JSON document is rewritten as block YAML (internal error); patch "
-                              "in the issue-5 report")
-
-
 @pytest.mark.parametrize("doc", [
-    pytest.param("{.00}", marks=_EMIT_BUG, id="float-key-only"),
-    pytest.param("{1.5: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_EMIT_BUG, id="float"),
-    pytest.param("{.inf: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_EMIT_BUG, id="inf"),
-    pytest.param("{2020-01-01: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_EMIT_BUG,
-                 id="date"),
+    pytest.param("{.00}", id="float-key-only"),
+    pytest.param("{1.5: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="float"),
+    pytest.param("{.inf: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="inf"),
+    pytest.param("{2020-01-01: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="date"),
     pytest.param("{~: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="null"),
     pytest.param("{true: x, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="bool"),
     pytest.param("{apiVersion: v1, kind: ConfigMap, metadata: {name: a}, data: {b: .nan, c: 2020-01-01}}",
@@ -351,8 +341,6 @@ def test_non_string_scalars_in_flow_documents(doc: str, mode: str) -> None:
     assert_no_crash(run)
 
 
-@pytest.mark.xfail(strict=True, reason="emit.scalar writes a !!binary value as a block scalar whose lines are not "
-                   "re-indented: a rewritten object is invalid YAML, with exit 0 (patch in the issue-5 report)")
 def test_binary_values_in_rewritten_objects_stay_valid_yaml() -> None:
     stream = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
               "  selector: {matchLabels: {app: web}}\n"

@@ -12,6 +12,7 @@ printable. No value can become structure. Types it does not know (timestamps, bi
 
 from __future__ import annotations
 
+import base64
 import re
 from functools import lru_cache
 from typing import Any
@@ -87,6 +88,8 @@ def scalar(value: Any) -> str:
         return "{}"
     if isinstance(value, list) and not value:
         return "[]"
+    if isinstance(value, bytes):  # !!binary on one line (PyYAML would write a block that breaks indentation)
+        return '!!binary "' + base64.b64encode(value).decode("ascii") + '"'
     return _pyyaml_inline(value)
 
 
@@ -123,9 +126,12 @@ def _node(value: Any, pad: str, out: list[str]) -> None:
 def _key(key: Any) -> str:
     if isinstance(key, str):
         return string(key)
-    if isinstance(key, (bool, int)) or key is None:
+    if isinstance(key, (bool, int, float, bytes)) or key is None:
         return scalar(key)
-    raise TypeError(f"unsupported mapping key {key!r}")
+    text = scalar(key)  # timestamps and other scalars PyYAML knows
+    if "\n" in text or isinstance(key, (dict, list, tuple)):
+        raise TypeError(f"unsupported mapping key {key!r}")
+    return text
 
 
 def _entry(key: Any, item: Any, pad: str, out: list[str]) -> None:

@@ -190,6 +190,12 @@ def _inject_one(
     template = to_data(w.template)
     if not isinstance(template, dict):
         return Outcome(status="error", message="pod template is not an object", **base), None, None
+    for where, mapping in (("", template), ("metadata", template.get("metadata")), ("spec", template.get("spec"))):
+        bad = next((k for k in mapping if not isinstance(k, str)), None) if isinstance(mapping, dict) else None
+        if bad is not None or (isinstance(mapping, dict) and None in mapping):
+            path = ".".join(p for p in (".".join(workloads.POD_TEMPLATE_PATHS[w.ref.kind]), where) if p)
+            return Outcome(status="error", message=f"{path or 'the object'}: key {bad!r} is not a string "
+                           "(Kubernetes field names are strings)", field_path=path, **base), None, None
     # A template kinject injected before carries an undo record: decide and inject from the exact original,
     # so that re-injection with new settings replaces the old sidecar instead of merging into it.
     source = undo.restore(template) or template
