@@ -121,10 +121,6 @@ def test_a_failure_while_writing_leaves_the_file_whole(tmp_path: Path, monkeypat
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="commands/inject.py renames each file as soon as it is written: when the "
-                   "2nd rename fails the 1st file is already replaced, and the error is an 'internal error'. "
-                   "Patch in the issue-5 report: files.write_all_atomic writes every temp file first, then "
-                   "renames with hard-linked backups for rollback")
 def test_a_failure_on_the_second_file_leaves_the_first_unchanged(tmp_path: Path, monkeypatch) -> None:
     paths = bundle(tmp_path)
     before = snapshot(paths)

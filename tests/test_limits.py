@@ -127,8 +127,6 @@ def test_billion_laughs_is_refused_fast(mode: str, where: str) -> None:
     assert run.seconds < FAST, run.seconds
 
 
-@pytest.mark.xfail(strict=True, reason="krm.run answers an alias bomb found after composing with an empty stdout; "
-                   "the ResourceList could still be written with an error result (patch in the issue-5 report)")
 def test_fn_writes_a_resource_list_with_the_alias_error() -> None:
     run = run_cli(["fn"], as_resource_list(bomb_configmap()), timeout=60, memory_mb=MEM)
     assert_clean_failure(run, "alias")
@@ -377,8 +375,6 @@ def test_alias_bomb_in_the_proxy_config_annotation() -> None:
     assert_clean_failure(run, "proxy.istio.io/config")
 
 
-@pytest.mark.xfail(strict=True, reason="config._load_yaml parses ConfigMap istio data.mesh (bundle input) with a "
-                   "bare yaml.load: an alias bomb there hangs kinject (patch in the issue-5 report)")
 def test_alias_bomb_in_the_mesh_configmap() -> None:
     mesh = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
             "data": {"mesh": "defaultConfig:\n  proxyMetadata: {}\nx:\n" + billion_laughs(levels=8)}}
@@ -390,9 +386,6 @@ def test_alias_bomb_in_the_mesh_configmap() -> None:
 CONFIG_HEAD = "apiVersion: kinject.dev/v1alpha1\nkind: SidecarInjector\nspec:\n  values:\n    x:\n"
 
 
-@pytest.mark.xfail(strict=True, reason="config.load_config_file parses --config with a bare yaml.load_all: the "
-                   "config file sits in the untrusted repository (kustomize legacy plugin), and an alias bomb in "
-                   "it hangs kinject (patch in the issue-5 report: limits.safe_load)")
 def test_alias_bomb_in_the_config_file(tmp_path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG_HEAD + billion_laughs(8, 10, "      "))
@@ -401,8 +394,6 @@ def test_alias_bomb_in_the_config_file(tmp_path) -> None:
     assert_clean_failure(run, "c.yaml", "alias")
 
 
-@pytest.mark.xfail(strict=True, reason="same as test_alias_bomb_in_the_config_file: a recursive alias in --config "
-                   "ends as 'internal error: ValueError: Circular reference detected'")
 def test_recursive_alias_in_the_config_file(tmp_path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG_HEAD.replace("    x:\n", "    x: &a [*a]\n"))
@@ -424,9 +415,6 @@ def test_alias_bomb_in_the_function_config_fn() -> None:
     assert_clean_failure(run, "alias")
 
 
-@pytest.mark.xfail(strict=True, reason="inputs.read and commands/fn.py read the whole file/stdin before the size "
-                   "check: a huge input costs its size in memory (twice: bytes and str) before it is refused. "
-                   "Patch in the issue-5 report: stat files / read at most maxInputBytes + 1 bytes")
 def test_an_oversized_file_is_refused_without_reading_it(tmp_path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(dump(sidecar_injector({"limits": {"maxInputBytes": 1 << 20}})))

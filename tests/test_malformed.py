@@ -254,9 +254,6 @@ def test_wrongly_typed_workload_fields_never_crash(name: str, mode: str) -> None
         assert errors, out["results"]
 
 
-@pytest.mark.xfail(strict=True, reason="yamltext.compose_all keeps explicit empty documents (`---` then `---`, or a "
-                   "document holding only a comment) as null scalars, which the pipeline then refuses as 'not an "
-                   "object'; kubectl and kustomize skip them (patch in the issue-5 report)")
 def test_empty_documents_between_objects_are_skipped() -> None:
     stream = "---\n# Source: chart/templates/empty.yaml\n---\n" + dump_all([ENABLED_NS, deployment()]) + "---\n"
     run = inject(stream)
@@ -264,9 +261,6 @@ def test_empty_documents_between_objects_are_skipped() -> None:
     assert "istio-proxy" in run.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="krm.run runs check_nodes (duplicate keys, aliases) before it has an editor, "
-                   "so these errors leave stdout empty although the ResourceList parsed; patch in the issue-5 "
-                   "report: run check_nodes inside the second try block")
 def test_fn_writes_duplicate_key_errors_into_the_resource_list() -> None:
     text = RL_HEAD + "items:\n- " + DUPLICATES["metadata name"].replace("\n", "\n  ")
     run = fn(text)

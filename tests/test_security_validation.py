@@ -50,12 +50,8 @@ BAD_CONFIGS = [
 
 # Enum values: the config accepts a closed set. (compliancePolicy is free text in Istio: not an enum.)
 BAD_ENUMS = [
-    pytest.param({"injectorConfig": {"policy": "sometimes"}}, "injectorConfig.policy",
-                 marks=pytest.mark.xfail(strict=True, reason="profile.build_profile accepts any string as the "
-                                         "injection policy (Istio logs an error and injects nothing); a config "
-                                         "validator should refuse it: patch in the issue-5 report")),
-    pytest.param({"values": {"global": {"proxy": {"autoInject": "sometimes"}}}}, "global.proxy.autoInject",
-                 marks=pytest.mark.xfail(strict=True, reason="same as spec.injectorConfig.policy")),
+    ({"injectorConfig": {"policy": "sometimes"}}, "injectorConfig.policy"),
+    ({"values": {"global": {"proxy": {"autoInject": "sometimes"}}}}, "global.proxy.autoInject"),
     ({"revisions": {"canary": {"injectorConfig": {"neverInjectSelector": "x"}}}}, "neverInjectSelector"),
 ]
 

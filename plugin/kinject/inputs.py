@@ -13,6 +13,7 @@ from .config import ClusterConfig, FunctionConfig, load_config_file, parse_funct
 from .errors import ConfigError, InputError
 from .pipeline import Source
 from .policy import NamespaceInfo
+from .limits import read_limited
 from .stream import decode, load
 from .yamltext import mapping_get, scalar_at, to_data, compose_all
 
@@ -44,12 +45,13 @@ def read(options: Options, *, lean: bool = False) -> Inputs:
     paths: list[str | None] = []
     names = options.files or ["-"]
     for name in names:
+        limits = config.limits if config else None
         if name == "-":
-            data, label, path = sys.stdin.buffer.read(), "stdin", None
+            data, label, path = read_limited(sys.stdin.buffer, "stdin", limits), "stdin", None
         else:
             try:
                 with open(name, "rb") as fh:
-                    data = fh.read()
+                    data = read_limited(fh, name, limits)
             except OSError as exc:
                 raise InputError(f"cannot read {name}: {exc.strerror}") from None
             label, path = name, name

@@ -54,9 +54,12 @@ def process(text: str) -> tuple[str, int]:
 def run(text: str) -> FnResult:
     try:
         check_input(text, None)
-        lean = scan(text, resource_list=True)
     except KinjectError as exc:
         return FnResult("", 1, [f"kinject: {exc}"])
+    try:
+        lean = scan(text, resource_list=True)
+    except KinjectError:
+        lean = None  # the composer says it again, with a ResourceList to write the error into when it can
     if lean is not None and lean.documents == 1 and lean.root_is_mapping and not lean.root_flow:
         return _run_lean(text, lean)
     return _run_composed(text)
@@ -86,9 +89,10 @@ def _run_composed(text: str) -> FnResult:
         root = roots[0]
         if isinstance(root, MappingNode) and root.flow_style:
             # JSON (or flow YAML) input: continue on its block-YAML rendering, which is what we must write.
+            # (Checked first: turning it into data would silently keep only the last of duplicate keys.)
+            check_nodes(root, None, text)
             text = dump_document(to_data(root))
             root = compose_all(text)[0]
-        check_nodes(root, None, text)
         _check_resource_list(root)
     except KinjectError as exc:
         return FnResult("", 1, [f"kinject: {exc}"])
@@ -99,6 +103,7 @@ def _run_composed(text: str) -> FnResult:
     source = pipeline.Source("items", editor, objects, labels)
 
     def config_with_limits() -> FunctionConfig:
+        check_nodes(root, None, text)  # duplicate keys, aliases: errors the ResourceList can still carry
         config = _function_config(root)
         if config.spec.get("limits"):
             check_nodes(root, config.limits, text)

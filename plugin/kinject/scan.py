@@ -118,6 +118,9 @@ def _scan(text: str, resource_list: bool) -> Scan | None:  # noqa: C901 - one fl
                 parent[4], event.start_mark.index, event.end_mark.index)
         elif parent[3] == "object" and parent[2] == "metadata":
             role = "meta"
+        if role == "object" and cls is _SCALAR and not resource_list and event.value == "" and \
+                event.implicit[0] and event.start_mark.index == event.end_mark.index:
+            continue  # an explicit empty document: skipped, as kubectl and kustomize do
         if role == "object":
             current = ObjectSpan(event.start_mark.index, event.end_mark.index, cls is _MAP_START,
                                  bool(getattr(event, "flow_style", False)))

@@ -67,11 +67,17 @@ def compose_all(text: str) -> list[Node]:
     """All documents of `text` as libyaml nodes (empty documents dropped)."""
     with _no_gc():
         try:
-            return [n for n in yaml.compose_all(text, Loader=Loader) if n is not None]
+            return [n for n in yaml.compose_all(text, Loader=Loader) if n is not None and not _empty_document(n)]
         except yaml.MarkedYAMLError as exc:
             raise InputError(_yaml_message(exc)) from None
         except yaml.YAMLError as exc:
             raise InputError(f"invalid YAML: {exc}") from None
+
+
+def _empty_document(node: Node) -> bool:
+    """An explicit empty document (`---` then `---`, or only a comment): kubectl and kustomize skip it."""
+    return isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null" and node.value == "" \
+        and node.start_mark.index == node.end_mark.index
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:

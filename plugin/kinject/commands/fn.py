@@ -13,10 +13,11 @@ def main() -> int:
     # again (it doubled parse time on large bundles), and our data has no cycles to collect.
     gc.disable()
     from .. import krm
+    from ..limits import read_limited
     from ..stream import decode
 
     try:
-        text = decode(sys.stdin.buffer.read(), "stdin")
+        text = decode(read_limited(sys.stdin.buffer, "stdin"), "stdin")
     except KinjectError as exc:
         print(f"kinject: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ import sys
 
 from .. import pipeline
 from ..errors import KinjectError
-from ..files import write_atomic
+from ..files import write_all_atomic
 from ..inputs import Options, read
 from ..report import Progress, lines
 
@@ -35,12 +35,18 @@ def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int
     if report.errors:
         return 1
     if in_place:
+        changes = []
         for path, source in zip(inputs.paths, inputs.sources):
             text = source.editor.apply()
             if path is None:
                 sys.stdout.write(text)
             elif text != source.editor.text:
-                write_atomic(path, text)
+                changes.append((path, text))
+        try:
+            write_all_atomic(changes)  # all files change, or none
+        except KinjectError as exc:
+            print(f"kinject: {exc}", file=sys.stderr)
+            return 1
         return 0
     write_stream([source.editor for source in inputs.sources], sys.stdout)
     sys.stdout.flush()
