@@ -346,3 +346,22 @@ def test_binary_values_in_rewritten_objects_stay_valid_yaml() -> None:
     pod = next(iter(docs))["spec"]["template"]["spec"]
     app = next(c for c in pod["containers"] if c["name"] == "a")
     assert app["env"][0]["value"] == b"hello"
+
+
+_EMPTY_FC = pytest.mark.xfail(strict=True, reason="found by atheris on the event-scan path: krm._lean_function_config "
+                              "passes compose_slice's None (an empty functionConfig value) to to_data: internal "
+                              "AttributeError. Patch: `if node is None: return FunctionConfig()`")
+
+
+@pytest.mark.parametrize("tail", [
+    pytest.param("functionConfig:\n", marks=_EMPTY_FC, id="empty"),
+    pytest.param("functionConfig:\n---\n", id="empty-then-marker"),
+    pytest.param("functionConfig: # nothing\n", marks=_EMPTY_FC, id="comment"),
+    pytest.param("functionConfig: null\n", id="null"),
+    pytest.param("functionConfig: ~\n", id="tilde"),
+    pytest.param("functionConfig: {}\n", id="empty-map"),
+])
+def test_an_empty_function_config_is_the_defaults(tail: str) -> None:
+    run = fn(dump(resource_list([ENABLED_NS, deployment()])) + tail)
+    assert_no_crash(run)
+    assert run.code == 0 or "functionConfig" in run.stderr, run.stderr
