@@ -71,7 +71,7 @@ def test_kpt_render_input() -> None:
     check_contract(stdin, proc.stdout)
     # the Kptfile shown to users in README.md is the one replayed here
     kptfile = (HERE / "Kptfile").read_text()
-    assert kptfile in (REPO / "docs" / "hosts.md").read_text()
+    assert kptfile in (REPO / "README.md").read_text()
     assert yaml.safe_load(kptfile)["pipeline"] == items(stdin)[0]["pipeline"]
 
 
