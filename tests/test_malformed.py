@@ -365,3 +365,21 @@ def test_an_empty_function_config_is_the_defaults(tail: str) -> None:
     run = fn(dump(resource_list([ENABLED_NS, deployment()])) + tail)
     assert_no_crash(run)
     assert run.code == 0 or "functionConfig" in run.stderr, run.stderr
+
+
+_BAD_INT = pytest.mark.xfail(strict=True, reason="found by atheris: PyYAML resolves `0x_`/`0b_` as ints and then "
+                             "fails int('', 16): the ValueError escapes yamltext.to_data as an internal error. "
+                             "Patch: to_data turns ValueError/OverflowError from construction into InputError "
+                             "with the document's line")
+
+
+@pytest.mark.parametrize("doc", [
+    pytest.param("{0x_}", marks=_BAD_INT, id="flow-key"),
+    pytest.param("{a: -0x_}", marks=_BAD_INT, id="flow-value"),
+    pytest.param("{0b_: 1, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_BAD_INT, id="flow-object"),
+    pytest.param("apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {a: 0x_}}\n", marks=_BAD_INT,
+                 id="namespace-label"),
+    pytest.param("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: 0x_}\n", id="passed-through"),
+])
+def test_scalars_pyyaml_cannot_construct(doc: str) -> None:
+    assert_no_crash(inject(doc))
