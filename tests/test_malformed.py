@@ -348,15 +348,10 @@ def test_binary_values_in_rewritten_objects_stay_valid_yaml() -> None:
     assert app["env"][0]["value"] == b"hello"
 
 
-_EMPTY_FC = pytest.mark.xfail(strict=True, reason="found by atheris on the event-scan path: krm._lean_function_config "
-                              "passes compose_slice's None (an empty functionConfig value) to to_data: internal "
-                              "AttributeError. Patch: `if node is None: return FunctionConfig()`")
-
-
 @pytest.mark.parametrize("tail", [
-    pytest.param("functionConfig:\n", marks=_EMPTY_FC, id="empty"),
+    pytest.param("functionConfig:\n", id="empty"),
     pytest.param("functionConfig:\n---\n", id="empty-then-marker"),
-    pytest.param("functionConfig: # nothing\n", marks=_EMPTY_FC, id="comment"),
+    pytest.param("functionConfig: # nothing\n", id="comment"),
     pytest.param("functionConfig: null\n", id="null"),
     pytest.param("functionConfig: ~\n", id="tilde"),
     pytest.param("functionConfig: {}\n", id="empty-map"),
@@ -367,18 +362,11 @@ def test_an_empty_function_config_is_the_defaults(tail: str) -> None:
     assert run.code == 0 or "functionConfig" in run.stderr, run.stderr
 
 
-_BAD_INT = pytest.mark.xfail(strict=True, reason="found by atheris: PyYAML resolves `0x_`/`0b_` as ints and then "
-                             "fails int('', 16): the ValueError escapes yamltext.to_data as an internal error. "
-                             "Patch: to_data turns ValueError/OverflowError from construction into InputError "
-                             "with the document's line")
-
-
 @pytest.mark.parametrize("doc", [
-    pytest.param("{0x_}", marks=_BAD_INT, id="flow-key"),
-    pytest.param("{a: -0x_}", marks=_BAD_INT, id="flow-value"),
-    pytest.param("{0b_: 1, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", marks=_BAD_INT, id="flow-object"),
-    pytest.param("apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {a: 0x_}}\n", marks=_BAD_INT,
-                 id="namespace-label"),
+    pytest.param("{0x_}", id="flow-key"),
+    pytest.param("{a: -0x_}", id="flow-value"),
+    pytest.param("{0b_: 1, apiVersion: v1, kind: ConfigMap, metadata: {name: a}}", id="flow-object"),
+    pytest.param("apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {a: 0x_}}\n", id="namespace-label"),
     pytest.param("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: 0x_}\n", id="passed-through"),
 ])
 def test_scalars_pyyaml_cannot_construct(doc: str) -> None:

@@ -148,6 +148,8 @@ def _lean_function_config(editor: TextEditor, sc: Scan) -> FunctionConfig:
     if entry is None:
         return FunctionConfig()
     node, _ = compose_slice(editor, entry.value_start, entry.value_end)
+    if node is None or (node.tag.endswith(":null") and not getattr(node, "value", "x")):
+        return FunctionConfig()  # `functionConfig:` with nothing after it
     check_nodes(node, None)
     return parse_function_config(to_data(node), "functionConfig")
 

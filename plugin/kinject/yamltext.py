@@ -148,6 +148,8 @@ def to_data(node: Node) -> Any:
         data = c.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise InputError(_yaml_message(exc)) from None
+    except (ValueError, OverflowError) as exc:  # e.g. `0x_`: resolved as an int, not a valid one
+        raise InputError(f"invalid YAML value near line {node.start_mark.line + 1}: {exc}") from None
     finally:
         c.constructed_objects = {}
         c.recursive_objects = {}
