@@ -29,7 +29,7 @@ CDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FUZZ_EXAMPLES = int(os.environ.get("KINJECT_FUZZ_EXAMPLES") or 0)
 
 
-OUTCOMES: dict[str, int] = {}  # "test/mode/exit N" -> count, for the campaign figures in docs/security.md
+OUTCOMES: dict[str, int] = {}  # "test/mode/exit N" -> count, for the campaign figures in README.md (Security)
 
 
 def tally(test: str, mode: str, run: "Run") -> None:
