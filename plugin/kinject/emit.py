@@ -33,7 +33,7 @@ _resolver = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)  # names, images, ports repeat; per-workload strings (owner, status) would only pile up
 def string(value: str) -> str:
     """A YAML scalar that reads back as exactly `value` (as a string) in YAML 1.1 and 1.2."""
     if (
