@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-import yaml
 
 from .errors import ConfigError
 from .policy import DEFAULT_REVISION, NamespaceInfo, RevisionPolicy

@@ -23,7 +23,6 @@ import gc
 import json
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import yaml
@@ -33,17 +32,8 @@ from . import emit
 from .errors import InputError
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 _COMPRESS_FROM = 2048  # characters
-_WIDTH = 1 << 30  # never fold long lines: folding would change nothing but diffs
-
-
-@dataclass(frozen=True)
-class Edit:
-    start: int
-    end: int
-    text: str
 
 
 class _CannotEdit(Exception):
