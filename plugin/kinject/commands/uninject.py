@@ -13,7 +13,7 @@ from yaml.nodes import MappingNode, Node
 
 from .. import undo, workloads
 from ..errors import KinjectError
-from ..files import write_atomic
+from ..files import write_all_atomic
 from ..inputs import Options, read
 from ..pipeline import Source
 from ..report import printable
@@ -46,11 +46,17 @@ def _run(options: Options, in_place: bool, quiet: bool) -> int:
             print(line, file=sys.stderr)
     outputs = [source.editor.apply() for source in inputs.sources]
     if in_place:
+        changes = []
         for path, source, text in zip(inputs.paths, inputs.sources, outputs):
             if path is None:
                 sys.stdout.write(text)
             elif text != source.editor.text:
-                write_atomic(path, text)
+                changes.append((path, text))
+        try:
+            write_all_atomic(changes)  # all files change, or none
+        except KinjectError as exc:
+            print(f"kinject: {exc}", file=sys.stderr)
+            return 1
         return 0
     sys.stdout.write(join_stream(outputs))
     sys.stdout.flush()
