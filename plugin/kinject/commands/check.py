@@ -12,9 +12,8 @@ import json
 import sys
 
 from .. import pipeline, undo
-from ..errors import KinjectError
 from ..inputs import Options
-from .explain import OUTPUTS, analyse, console_for, one_run
+from .explain import console_for, file_entry, run_with_analysis
 
 PROBLEMS = ("missing", "stale", "unwanted", "error")
 
@@ -55,25 +54,14 @@ def results(report: pipeline.Report, templates: list | None = None) -> list[dict
         state, detail = classify(o, template)
         entry = {"apiVersion": o.ref.api_version, "kind": o.ref.kind, "namespace": o.ref.namespace,
                  "name": o.ref.name, "state": state, "ok": state not in PROBLEMS, "detail": detail}
-        if o.file:
-            entry["file"] = o.file
-        elif o.source and o.source not in ("stdin", "items"):
-            entry["file"] = {"path": o.source}
+        if file_entry(o):
+            entry["file"] = file_entry(o)
         out.append(entry)
     return out
 
 
 def run(options: Options, *, output: str = "table") -> int:
-    if output not in OUTPUTS:
-        print(f"kinject: --output must be one of {', '.join(OUTPUTS)}, got {output!r}", file=sys.stderr)
-        return 2
-    with one_run():
-        try:
-            analysis = analyse(options)
-        except KinjectError as exc:
-            print(f"kinject: {exc}", file=sys.stderr)
-            return 1
-        return _report(analysis, output)
+    return run_with_analysis(options, output, _report)
 
 
 def _report(analysis, output: str) -> int:

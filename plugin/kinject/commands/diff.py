@@ -13,9 +13,8 @@ import sys
 from typing import Any
 
 from .. import pipeline
-from ..errors import KinjectError
 from ..inputs import Options
-from .explain import OUTPUTS, analyse, console_for, one_run
+from .explain import console_for, run_with_analysis
 
 _NAMED_LISTS = {"containers": "container", "initContainers": "initContainer", "volumes": "volume",
                 "imagePullSecrets": "imagePullSecret", "ephemeralContainers": "ephemeralContainer"}
@@ -148,16 +147,7 @@ def _status(o: pipeline.Outcome) -> str:
 
 
 def run(options: Options, *, output: str = "table") -> int:
-    if output not in OUTPUTS:
-        print(f"kinject: --output must be one of {', '.join(OUTPUTS)}, got {output!r}", file=sys.stderr)
-        return 2
-    with one_run():
-        try:
-            analysis = analyse(options)
-        except KinjectError as exc:
-            print(f"kinject: {exc}", file=sys.stderr)
-            return 1
-        return _report(analysis, output)
+    return run_with_analysis(options, output, _report)
 
 
 def _report(analysis, output: str) -> int:

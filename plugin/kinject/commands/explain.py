@@ -147,17 +147,17 @@ def entries(analysis: Analysis) -> list[dict]:
             "templates": templates_for(o, analysis.profiles, template),
             "sidecar": sidecar_state(o, template),
         }
-        if o.file:
-            entry["file"] = o.file
-        elif o.source and o.source not in ("stdin", "items"):
-            entry["file"] = {"path": o.source}
+        if file_entry(o):
+            entry["file"] = file_entry(o)
         if o.warnings:
             entry["warnings"] = list(o.warnings)
         out.append(entry)
     return out
 
 
-def run(options: Options, *, output: str = "table") -> int:
+def run_with_analysis(options: Options, output: str, report) -> int:
+    """The shared driver of explain, check and diff: validate --output, analyse the input once (a dry-run
+    pipeline), hand the analysis to `report(analysis, output) -> exit code`."""
     if output not in OUTPUTS:
         print(f"kinject: --output must be one of {', '.join(OUTPUTS)}, got {output!r}", file=sys.stderr)
         return 2
@@ -167,14 +167,31 @@ def run(options: Options, *, output: str = "table") -> int:
         except KinjectError as exc:
             print(f"kinject: {exc}", file=sys.stderr)
             return 1
-        rows = entries(analysis)
-        for message, _ in analysis.report.warnings:
-            print(f"warning: {message}", file=sys.stderr)
-        if output == "json":
-            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-        else:
-            print_table(rows)
-        return 1 if any(r["decision"] == "error" for r in rows) else 0
+        return report(analysis, output)
+
+
+def file_entry(o: pipeline.Outcome) -> dict | None:
+    """Where an outcome's object came from, for machine output: the KRM path annotations, else the file."""
+    if o.file:
+        return o.file
+    if o.source and o.source not in ("stdin", "items"):
+        return {"path": o.source}
+    return None
+
+
+def run(options: Options, *, output: str = "table") -> int:
+    return run_with_analysis(options, output, _report)
+
+
+def _report(analysis: Analysis, output: str) -> int:
+    rows = entries(analysis)
+    for message, _ in analysis.report.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    if output == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        print_table(rows)
+    return 1 if any(r["decision"] == "error" for r in rows) else 0
 
 
 _STYLE = {"inject": "green", "skip": "yellow", "error": "bold red"}
