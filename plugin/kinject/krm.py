@@ -193,10 +193,7 @@ def _check_resource_list(root) -> None:
         raise KinjectError("stdin is not a ResourceList: expected a mapping at the top")
     kind, api_version = scalar_at(root, "kind"), scalar_at(root, "apiVersion")
     if kind != "ResourceList" or api_version not in API_VERSIONS:
-        raise KinjectError(
-            f"stdin is not a ResourceList (apiVersion config.kubernetes.io/v1, kind ResourceList): got "
-            f"apiVersion {api_version!r}, kind {kind!r}. For a plain YAML stream use `kinject inject`."
-        )
+        raise KinjectError(_not_a_resource_list(api_version, kind))
     items = mapping_get(root, "items")
     if items is not None and not isinstance(items, SequenceNode) and not (
         getattr(items, "value", None) in ("", None) and items.tag.endswith(":null")
