@@ -56,6 +56,7 @@ class Outcome:
 class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     warnings: list[tuple[str, workloads.ObjectRef | None]] = field(default_factory=list)
+    profiles: Profiles | None = None  # the revisions' profiles the run decided with (None: no workload)
 
     @property
     def errors(self) -> list[Outcome]:
@@ -148,7 +149,7 @@ def run(
         namespaces.setdefault(name, info)
     if not found:
         return report
-    profiles = build_profiles(config, cluster)
+    profiles = report.profiles = build_profiles(config, cluster)
     policies = profiles.policies()
     # Edits are recorded as each workload is done (its nodes and data are then released); all or nothing:
     # when any workload fails, every recorded edit is rolled back and every object comes out as it was.
@@ -188,6 +189,7 @@ def _inject_one(
         path = ".".join(workloads.POD_TEMPLATE_PATHS[w.ref.kind])
         return Outcome(status="error", message=f"{path} is required", field_path=path, **base), None, None
     template = to_data(w.template)
+    base["before"] = template  # every outcome carries the template it was decided on (dry runs keep it)
     if not isinstance(template, dict):
         return Outcome(status="error", message="pod template is not an object", **base), None, None
     for where, mapping in (("", template), ("metadata", template.get("metadata")), ("spec", template.get("spec"))):
@@ -232,7 +234,7 @@ def _inject_one(
     if decision.revision and decision.revision != "default":
         message += f" (revision {decision.revision})"
     outcome = Outcome(status=status, message=message, decision=decision, warnings=list(result.warnings),
-                      before=template, after=new_template, **base)
+                      after=new_template, **base)
     return outcome, (new_template if status == "injected" else None), template
 
 

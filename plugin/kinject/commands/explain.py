@@ -17,10 +17,8 @@ from typing import Any, Iterator
 from yaml.nodes import MappingNode
 
 from .. import pipeline, undo, workloads
-from ..config import ClusterConfig, build_profiles, is_cluster_configmap
 from ..errors import KinjectError
 from ..inputs import Inputs, Options, read
-from ..yamltext import node_at, scalar_at, to_data
 
 TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 OUTPUTS = ("table", "json")
@@ -31,7 +29,7 @@ class Analysis:
     inputs: Inputs
     report: pipeline.Report
     profiles: Any  # config.Profiles, or None when the config could not be built
-    templates: list[Any]  # the pod template data of each outcome (also for errors, where outcome.before is None)
+    templates: list[Any]  # the pod template data each outcome was decided on (outcome.before)
 
 
 @contextmanager
@@ -52,14 +50,7 @@ def analyse(options: Options) -> Analysis:
     inputs = read(options)
     report = pipeline.run(inputs.sources, inputs.config, fallback_namespace=inputs.namespace,
                           extra_namespaces=inputs.extra_namespaces, cluster_overrides=inputs.cluster, dry_run=True)
-    try:
-        profiles = build_profiles(inputs.config, _cluster(inputs))
-    except KinjectError:
-        profiles = None
-    templates: list[Any] = [to_data(t) if t is not None else None for _, _, t in workload_nodes(inputs.sources)]
-    if len(templates) != len(report.outcomes):  # cannot happen today; never pair the wrong ones
-        templates = [o.before for o in report.outcomes]
-    return Analysis(inputs, report, profiles, templates)
+    return Analysis(inputs, report, report.profiles, [o.before for o in report.outcomes])
 
 
 def workload_nodes(sources: list) -> Iterator[tuple[Any, MappingNode, Any]]:
@@ -78,24 +69,6 @@ def workload_nodes(sources: list) -> Iterator[tuple[Any, MappingNode, Any]]:
                         mref = workloads.object_ref(member)
                         if workloads.is_workload(mref.api_version, mref.kind):
                             yield source, member, workloads.pod_template_node(member, mref.kind)
-
-
-def _cluster(inputs: Inputs) -> ClusterConfig:
-    """The cluster ConfigMaps of the bundle, then the flags: what the pipeline builds profiles from."""
-    cluster = ClusterConfig()
-    for source in inputs.sources:
-        for obj in source.objects:
-            if (isinstance(obj, MappingNode) and scalar_at(obj, "kind") == "ConfigMap"
-                    and scalar_at(obj, "apiVersion") == "v1"
-                    and is_cluster_configmap(scalar_at(obj, "metadata", "name") or "")):
-                data = node_at(obj, "data")
-                data = to_data(data) if data is not None else {}
-                cluster.add_configmap(scalar_at(obj, "metadata", "name") or "", data if isinstance(data, dict) else {},
-                                      "bundle")
-    cluster.values.update(inputs.cluster.values)
-    cluster.injector.update(inputs.cluster.injector)
-    cluster.mesh.update(inputs.cluster.mesh)
-    return cluster
 
 
 def sidecar_state(outcome: pipeline.Outcome, template: Any = None) -> str:
