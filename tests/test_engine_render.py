@@ -13,7 +13,8 @@ from kinject.errors import TemplateError
 from kinject.inject import inject_pod
 from kinject.model import PodTemplate, Workload
 from kinject.profile import build_profile
-from kinject.render import RenderCache, check_templates, render_text, yaml_value
+from kinject.render import RenderCache, check_templates, render_text
+from kinject.templating import yaml_value
 
 HUB = {"global": {"hub": "registry.istio.io/testing", "tag": "latest"}}
 

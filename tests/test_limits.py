@@ -470,6 +470,28 @@ def test_read_limited_stops_after_the_limit() -> None:
     assert Counting.asked == 101
 
 
+def test_read_limited_reads_in_bounded_chunks() -> None:
+    """A pipe delivers any amount per read; the whole input comes back, and no single read asks for the
+    limit (256 MiB by default) as one buffer."""
+    import io
+
+    from kinject.limits import read_limited
+
+    class Trickle(io.BytesIO):
+        asked: list[int] = []
+
+        def read(self, n=-1):
+            Trickle.asked.append(n)
+            return super().read(min(n, 300_000))  # a short read, as a pipe gives
+
+    data = bytes(range(256)) * 20_000  # 5 MB
+    assert read_limited(Trickle(data), "stdin") == data
+    assert max(Trickle.asked) <= 1 << 20
+    Trickle.asked = []
+    with pytest.raises(InputError, match="more than 4999999 bytes"):
+        read_limited(Trickle(data), "stdin", {"maxInputBytes": 4_999_999})
+
+
 def test_nesting_just_below_the_ceiling_is_injected_and_rewritten(tmp_path) -> None:
     """The maxDepth ceiling (250) must stay below what kinject's Python code can walk and dump: a JSON Pod
     (rewritten as a whole) nesting 245 levels deep is injected without a RecursionError."""

@@ -171,3 +171,29 @@ def test_adding_keys_keeps_the_old_text_as_a_prefix_of_each_line(doc, extra):
     out = editor.apply()
     assert out.startswith(text.rstrip("\n"))
     assert yaml.safe_load(out) == new
+
+
+def test_large_edits_held_compressed_come_back_exactly() -> None:
+    """Large new texts are kept compressed against the first one (a zlib dictionary) until written: the
+    output must be exactly the texts given, also after the first (the dictionary) is rolled back."""
+    import random
+
+    rng = random.Random(1)
+    base = "".join(f"  - name: env{i}\n    value: '{i}'\n" for i in range(120))  # ~3.5 KB, like a sidecar
+    text = "".join(f"item{i}: x\n" for i in range(50))
+    editor = TextEditor(text)
+    inserts = []
+    for i in range(50):
+        pos = editor.line_end(text.index(f"item{i}:"))
+        new = f"# block {i}\n" + base.replace("env1", f"e{rng.randint(0, 99)}") + ("é" * i) + "\n"
+        editor.add(pos, pos, new)
+        inserts.append((pos, new))
+    del editor.edits[:1]  # roll back the edit that primed the compressor
+    del inserts[:1]
+    assert any(isinstance(e[3], bytes) for e in editor.edits)  # they really are held compressed
+    expected, last = [], 0
+    for pos, new in inserts:
+        expected += [text[last:pos], new]
+        last = pos
+    expected.append(text[last:])
+    assert editor.apply() == "".join(expected)

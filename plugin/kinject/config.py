@@ -425,8 +425,10 @@ def build_profiles(config: FunctionConfig, cluster: ClusterConfig) -> Profiles:
 def _compile_user_templates(profile: Any, where: str) -> None:
     """A syntax error in a user template is reported once, naming it, instead of once per workload.
     (Built-in templates compile lazily: compiling all of them would cost every run ~80 ms.)"""
+    if not profile.user_templates:
+        return  # and no Jinja2 import: most runs are answered from the render caches without it
     from .errors import TemplateError
-    from .render import compile_template
+    from .templating import compile_template
 
     for name in sorted(profile.user_templates):
         try:

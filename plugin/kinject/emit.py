@@ -33,9 +33,22 @@ _resolver = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-@lru_cache(maxsize=4096)  # names, images, ports repeat; per-workload strings (owner, status) would only pile up
 def string(value: str) -> str:
     """A YAML scalar that reads back as exactly `value` (as a string) in YAML 1.1 and 1.2."""
+    # Short strings (names, images, ports) repeat and are cached; long ones are per workload (the status
+    # annotation, owners) and a cache would only keep each of them twice until the run ends.
+    return _short_string(value) if len(value) <= _CACHED_UP_TO else _string(value)
+
+
+_CACHED_UP_TO = 160
+
+
+@lru_cache(maxsize=4096)
+def _short_string(value: str) -> str:
+    return _string(value)
+
+
+def _string(value: str) -> str:
     if (
         _PLAIN.fullmatch(value)
         and not value.endswith(":")

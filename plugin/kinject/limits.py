@@ -296,7 +296,18 @@ def read_limited(stream: Any, name: str, limits: Mapping[str, int] | None = None
     """Read a binary stream (stdin, an open file) up to maxInputBytes: a larger input is refused after reading
     one byte more than the limit, never loaded whole (memory is ~50-80x the input size once composed)."""
     limit = _limits(limits)["maxInputBytes"]
-    data = stream.read(limit + 1)
-    if len(data) > limit:
+    # In chunks: one read(limit + 1) would ask the allocator for a 1 GiB buffer on every run.
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
         raise InputError(f"{name}: input is more than {limit} bytes (spec.limits.maxInputBytes); not read further")
-    return data
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+_READ_CHUNK = 1 << 20

@@ -31,13 +31,13 @@ All functions here are pure: they never modify their arguments.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
 from typing import Any
 
 import yaml
 
+from .digest import sha256_hex
 from .yamltext import same
 
 STATUS = "sidecar.istio.io/status"
@@ -195,7 +195,7 @@ def _touched(current: Any, patch: dict) -> Any:
 
 def _hash(data: Any) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return sha256_hex(text, 16)
 
 
 def _roundtrip(rec: dict) -> dict:

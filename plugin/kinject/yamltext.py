@@ -187,18 +187,24 @@ _dump_cache: dict[tuple[int, str], str] = {}
 def dump_block(value: Any, indent: int) -> str:
     """`value` as block YAML, every line indented by `indent` spaces, ending with a newline.
 
-    Injected blocks repeat from workload to workload (istio-init, the volumes), so dumps are cached by the
-    JSON text of the value, which is ~10x cheaper to make than the YAML."""
+    Small injected blocks repeat from workload to workload (istio-init, the volumes), so their dumps are
+    cached by the JSON text of the value, which is ~10x cheaper to make than the YAML. Large blocks (the
+    proxy container) name the workload and never repeat: caching them only held every one in memory twice."""
     try:
         key = (indent, json.dumps(value, separators=(",", ":"), default=_not_json))
     except (TypeError, ValueError):
         return emit.block(value, indent)
+    if len(key[1]) > _DUMP_CACHED_UP_TO:
+        return emit.block(value, indent)
     text = _dump_cache.get(key)
     if text is None:
-        if len(_dump_cache) > 256:  # most blocks are unique (they name the workload): keep few
+        if len(_dump_cache) > 256:
             _dump_cache.clear()
         text = _dump_cache[key] = emit.block(value, indent)
     return text
+
+
+_DUMP_CACHED_UP_TO = 2048
 
 
 def _not_json(value: Any) -> Any:
@@ -225,6 +231,7 @@ class TextEditor:
     def __init__(self, text: str) -> None:
         self.text = text
         self.edits: list[tuple[int, int, int, str | bytes]] = []  # (start, order, end, text or zlib)
+        self._zdict: bytes | None = None  # see _compress
 
     # -- positions
 
@@ -251,12 +258,26 @@ class TextEditor:
     # -- primitive edits
 
     def add(self, start: int, end: int, text: str | bytes) -> None:
-        # Large new texts (an injected sidecar is ~8 KB of very repetitive YAML) are held compressed until the
-        # output is written: all edits must be kept until the run is known to succeed, and on a 1,000-workload
-        # bundle they were the largest share of memory. zlib level 1 costs ~30 ms per 10 MB.
         if isinstance(text, str) and len(text) > _COMPRESS_FROM:
-            text = zlib.compress(text.encode("utf-8"), 1)
+            text = self._compress(text)
         self.edits.append((start, len(self.edits), end, text))
+
+    def _compress(self, text: str) -> str | bytes:
+        """Large new texts (an injected sidecar is ~6 KB of YAML) are held compressed until the output is
+        written: every edit must be kept until the run is known to succeed, and on a 1,000-workload bundle
+        they were the largest share of memory. Sidecars differ from each other in a few names, so the first
+        large text is kept as it is and primes the compressor for all the others (a zlib dictionary): each
+        then takes a few hundred bytes instead of ~1.7 KB. zlib level 1 costs ~30 ms per 10 MB."""
+        data = text.encode("utf-8")
+        if self._zdict is None:
+            self._zdict = data[-32768:]  # deflate looks back 32 KiB at most
+            return text
+        compressor = zlib.compressobj(1, zdict=self._zdict)
+        return compressor.compress(data) + compressor.flush()
+
+    def _decompress(self, blob: bytes) -> str:
+        decompressor = zlib.decompressobj(zdict=self._zdict)
+        return (decompressor.decompress(blob) + decompressor.flush()).decode("utf-8")
 
     def insert_lines(self, pos: int, text: str) -> None:
         if pos == len(self.text) and self.text and not self.text.endswith("\n"):
@@ -276,7 +297,7 @@ class TextEditor:
             if start < pos:
                 raise AssertionError("overlapping YAML edits")  # a bug, never user input
             yield self.text[pos:start]
-            yield text if isinstance(text, str) else zlib.decompress(text).decode("utf-8")
+            yield text if isinstance(text, str) else self._decompress(text)
             pos = end
         yield self.text[pos:]
 
