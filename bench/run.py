@@ -9,6 +9,9 @@ several runs, interleaved round by round:
   ruamel   a process that round-trips the ResourceList through ruamel.yaml (typ="rt") to stdout
   kubectl  kubectl kustomize of a kustomization holding the same objects (when a kubectl binary is found)
 and once: `python -c pass` (the interpreter start). Peak memory is each process's own ru_maxrss (os.wait4).
+kinject runs with its own cache directory (bench/out/work/kinject-cache, emptied at the start), so its first
+run is a cold one and the rest are warm, as under kustomize or Argo CD; at N=5 and N=1,000 `kinject fn` is also
+measured with its caches off (KINJECT_NO_CACHE=1: what a first run on a machine, or a read-only home, costs).
 It checks the `kinject fn` output (every workload injected, every comment kept), prints the tables, checks the
 targets of issue 7 (PASS/FAIL), and writes bench/out/results.json, docs/benchmark.md and docs/benchmark.png.
 
@@ -285,10 +288,13 @@ def run(args: argparse.Namespace) -> dict:
     kubectl = None if args.no_kubectl else find_kubectl(args.kubectl)
     info = machine()
     info["load_average_start"] = os.getloadavg()[0]
-    kinject_env = None
+    cache = work / "kinject-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    kinject_env = {**os.environ, "KINJECT_CACHE_DIR": str(cache)}
+    kinject_env.pop("KINJECT_NO_CACHE", None)
     if args.snapshot:
         rev, snap = snapshot(work)
-        kinject_env = {**os.environ, "PYTHONPATH": str(snap)}
+        kinject_env["PYTHONPATH"] = str(snap)
         info["kinject_commit"] = f"{rev} (snapshot of HEAD)"
         where = subprocess.run([py, "-c", "import kinject; print(kinject.__file__)"], env=kinject_env,
                                capture_output=True, text=True).stdout.strip()
@@ -373,6 +379,8 @@ def run(args: argparse.Namespace) -> dict:
                        + (f", {s['rss_kb'] / 1024:.0f} MiB" if "rss_kb" in s else "")))
         for name in active:
             entry["commands"][name] = summarise(samples[name], rss_samples[name])
+        if n in COLD_SIZES and "fn" in active:
+            entry["fn_cold"] = measure_cold(active["fn"], n, runs if small else 1, work, args, kinject_env, log)
             c = entry["commands"][name]
             if c["status"] == "failed":
                 gave_up[name] = f"failed or timed out at N={n}"
@@ -385,6 +393,23 @@ def run(args: argparse.Namespace) -> dict:
     results["targets"] = targets(results)
     info["load_average_end"] = os.getloadavg()[0]
     return results
+
+
+COLD_SIZES = (5, 1000)
+
+
+def measure_cold(argv_stdin: tuple, n: int, runs: int, work: Path, args: argparse.Namespace, env: dict,
+                 log) -> dict:
+    """kinject fn with its caches off: one run for the peak RSS, then `runs` timed runs (small N)."""
+    argv, stdin = argv_stdin
+    env = {**env, "KINJECT_NO_CACHE": "1"}
+    out = work / f"fn-cold-{n}.out"
+    rss = [measure(argv, stdin, out, args.timeout, env=env)]
+    timed = [measure(argv, stdin, out, args.timeout, rss=False, env=env) for _ in range(runs)] if runs > 1 else rss
+    result = summarise(timed, rss)
+    log(f"N={n} fn, caches off: " + (f"{result['median_s']:.3f} s, {result['peak_rss_kb'] / 1024:.0f} MiB"
+                                     if result["status"] == "ok" else result["error"][:200]))
+    return result
 
 
 def med(entry: dict, name: str) -> float | None:
@@ -453,6 +478,15 @@ def targets(results: dict) -> list[dict]:
             limit_kb = 10 * e["input_bytes"] / 1024 + py["peak_rss_kb"]
             worst.append((e["commands"]["fn"]["peak_rss_kb"] / limit_kb, e, limit_kb))
         fails = [w for w in worst if w[0] > 1]
+        cold_detail = ""
+        for e in big:
+            cold = e.get("fn_cold") or {}
+            if cold.get("peak_rss_kb"):
+                limit_kb = 10 * e["input_bytes"] / 1024 + py["peak_rss_kb"]
+                within = cold["peak_rss_kb"] <= limit_kb
+                fails += [] if within else [(cold["peak_rss_kb"] / limit_kb, e, limit_kb)]
+                cold_detail += (f"; caches off, N={e['n']}: {cold['peak_rss_kb'] / 1024:.0f} MiB "
+                                f"{'<=' if within else '>'} {limit_kb / 1024:.0f} MiB")
         small = min(results["results"], key=lambda e: e["n"])
         base = (small["commands"].get("fn") or {}).get("peak_rss_kb")
         detail = "; ".join(f"N={e['n']}: {e['commands']['fn']['peak_rss_kb'] / 1024:.0f} MiB <= "
@@ -464,15 +498,18 @@ def targets(results: dict) -> list[dict]:
                        "the bare interpreter: " + "; ".join(
                            f"N={e['n']} limit {(10 * e['input_bytes'] / 1024 + base) / 1024:.0f} MiB"
                            for _, e, _ in worst) + ")")
-        add("memory", not fails, detail)
+        add("memory", not fails, detail + cold_detail)
 
     e = by_n(results, 5)
     if e is None or med(e, "fn") is None or py.get("status") != "ok":
         add("small", None, "N=5 not measured")
     else:
         ratio = med(e, "fn") / py["median_s"]
+        cold = e.get("fn_cold") or {}
+        cold_detail = (f"; with the caches off (a first run): {cold['median_s'] * 1000:.0f} ms = "
+                       f"{cold['median_s'] / py['median_s']:.1f}x" if cold.get("status") == "ok" else "")
         add("small", ratio <= 6, f"{med(e, 'fn') * 1000:.0f} ms / {py['median_s'] * 1000:.1f} ms = {ratio:.1f}x "
-                                 f"(CPU time: {cpu(e, 'fn') / py['cpu_median_s']:.1f}x)")
+                                 f"(CPU time: {cpu(e, 'fn') / py['cpu_median_s']:.1f}x), warm caches{cold_detail}")
     return out
 
 
@@ -497,6 +534,7 @@ def tables(results: dict) -> str:
     pycpu = py.get("cpu_median_s")
     lines = [f"`python -c pass`: {pyt} (CPU time {(pycpu or 0) * 1000:.1f} ms), peak RSS "
              f"{(py.get('peak_rss_kb') or 0) / 1024:.0f} MiB ({py.get('runs', 0)} runs).", "",
+             *cold_lines(results), 
              "| N workloads (+N Services) | input | runs | kinject fn | kinject inject | event scan | ruamel rt "
              "| kubectl kustomize | fn / scan | fn / python | fn / ruamel | fn / kubectl | injected | comments kept |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -544,6 +582,17 @@ def tables(results: dict) -> str:
     if problems or results["notes"]:
         lines += ["", *[f"- {n}" for n in results["notes"]], *problems]
     return "\n".join(lines)
+
+
+def cold_lines(results: dict) -> list[str]:
+    cold = [(e["n"], e["fn_cold"]) for e in results["results"] if (e.get("fn_cold") or {}).get("status") == "ok"]
+    if not cold:
+        return []
+    return ["`kinject fn` with its caches off (`KINJECT_NO_CACHE=1`: a first run on a machine, or a read-only "
+            "home; the tables below are warm, as every later run is): " + "; ".join(
+                f"N={n}: {c['median_s'] * 1000:.0f} ms" if c["median_s"] < 1 else f"N={n}: {c['median_s']:.2f} s"
+                for n, c in cold) + ", peak RSS " + "; ".join(
+                f"N={n}: {c['peak_rss_kb'] / 1024:.0f} MiB" for n, c in cold) + ".", ""]
 
 
 def machine_line(info: dict) -> str:

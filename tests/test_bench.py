@@ -67,7 +67,7 @@ def test_every_workload_injected_and_comments_kept() -> None:
 def test_benchmark_script_end_to_end(tmp_path: Path) -> None:
     out_json, out_md = tmp_path / "results.json", tmp_path / "benchmark.md"
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--sizes", "3", "--runs", "1", "--no-plot", "--quiet",
+        [sys.executable, str(BENCH / "run.py"), "--sizes", "5", "--runs", "1", "--no-plot", "--quiet",
          "--work", str(tmp_path / "work"), "--json", str(out_json), "--markdown", str(out_md),
          "--plot", str(tmp_path / "benchmark.png")],
         capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -84,14 +84,18 @@ def test_benchmark_script_end_to_end(tmp_path: Path) -> None:
     assert {"cores", "cpu", "python", "date"} <= data["machine"].keys()
     assert data["python"]["status"] == "ok" and data["python"]["median_s"] > 0
     (entry,) = data["results"]
-    assert entry["n"] == 3 and entry["input_bytes"] > 0
+    assert entry["n"] == 5 and entry["input_bytes"] > 0
     assert set(entry["commands"]) == {"fn", "inject", "scan", "ruamel", "kubectl"}
     for name in ("fn", "inject", "scan", "ruamel"):
         c = entry["commands"][name]
         assert c["status"] == "ok", (name, c)
         assert c["median_s"] > 0 and c["peak_rss_kb"] > 0
     assert entry["commands"]["kubectl"]["status"] in ("ok", "skipped")
-    assert entry["check"]["injected"] == 3 and entry["check"]["comments_missing"] == 0
+    assert entry["check"]["injected"] == 5 and entry["check"]["comments_missing"] == 0
+    # N=5 is also measured with kinject's caches off, and its own cache directory was used for the rest
+    assert entry["fn_cold"]["status"] == "ok" and entry["fn_cold"]["peak_rss_kb"] > 0
+    assert "caches off" in proc.stdout and "with the caches off" in data["targets"][-1]["detail"]
+    assert any(p.name.startswith("render-") for p in (tmp_path / "work" / "kinject-cache").iterdir())
     assert "fn/scan" in entry["ratios"] and "fn/python" in entry["ratios"]
     assert {t["target"] for t in data["targets"]} == {"large", "linear", "memory", "small"}
     assert all(t["status"] in ("PASS", "FAIL", "N/A") for t in data["targets"])
