@@ -238,16 +238,15 @@ class _DiskCache:
             self._fingerprint = _code_fingerprint()
         return json.dumps([_DISK_FORMAT, self._fingerprint, *key], separators=(",", ":"), default=repr)
 
-    def _path(self, key_text: str) -> str | None:
-        directory = self._directory()
-        return None if directory is None else os.path.join(directory, f"render-{sha256_hex(key_text, 32)}.json")
+    def _path(self, key_text: str) -> str:
+        return os.path.join(self._directory() or "", f"render-{sha256_hex(key_text, 32)}.json")
 
     def load(self, name: str, key: tuple, identity: dict[str, str]) -> tuple[bytes, list[Fill], bool] | None:
         """The entry for `key`, or None when there is none or it is not exactly what store() writes."""
+        if self._directory() is None:
+            return None
         key_text = self._key_text(key)
         path = self._path(key_text)
-        if path is None:
-            return None
         try:
             with open(path, "rb") as fh:
                 stored = json.loads(fh.read())
@@ -274,10 +273,10 @@ class _DiskCache:
         return marshal.dumps(tree), fills, plain
 
     def store(self, key: tuple, parsed: dict, entry: tuple[bytes, list[Fill], bool]) -> None:
+        if self._directory() is None:
+            return
         key_text = self._key_text(key)
         path = self._path(key_text)
-        if path is None:
-            return
         self._bound(os.path.dirname(path))
         payload = {"key": key_text, "tree": parsed, "fills": [[list(p), list(parts)] for p, parts in entry[1]],
                    "plain": entry[2]}
