@@ -89,7 +89,8 @@ def test_plugin_shape() -> None:
     script = PLUGIN["spec"]["generate"]["args"][0]
     assert PLUGIN["spec"]["generate"]["command"][0] == "bash"  # dash has no pipefail
     assert "set -euo pipefail" in script
-    assert re.search(r"kustomize build --enable-alpha-plugins --enable-exec \. \\\n\s*\| [^\n]*kinject inject", script)
+    assert re.search(r'"\$\{build\[@\]\}" \. 2>"\$err" \\\n\s*\| [^\n]*kinject inject', script)
+    assert 'build=(kustomize build)' in script and "--enable-exec" in script
     names = {p["name"] for p in PLUGIN["spec"]["parameters"]["static"]}
     assert {"namespace-labels", "config"} <= names
     for name in names:  # each announced parameter is read by generate
@@ -98,7 +99,7 @@ def test_plugin_shape() -> None:
 
 def test_generate_kustomize_overlay(repo_copy: Path) -> None:
     app = repo_copy / "kustomize" / "overlays" / "prod"
-    objs = manifests(generate(app, argocd_env("shop")))
+    objs = manifests(generate(app, argocd_env("shop", KINJECT_CMP_ENABLE_EXEC="true")))
     assert_injected(objs, "frontend", "cart")
     assert find(objs, "Deployment", "frontend")["spec"]["replicas"] == 4
 
@@ -134,10 +135,47 @@ def test_generate_fails_on_invalid_annotation(repo_copy: Path) -> None:
     cart = app / "cart.yaml"
     cart.write_text(cart.read_text().replace("sidecar.istio.io/proxyCPU: 50m",
                                              'traffic.sidecar.istio.io/includeOutboundIPRanges: "10.0.0.0/33"'))
-    proc = generate(app, argocd_env("shop"))
+    proc = generate(app, argocd_env("shop", KINJECT_CMP_ENABLE_EXEC="true"))
     assert proc.returncode != 0
     assert proc.stdout == ""
     assert "includeOutboundIPRanges" in proc.stderr  # stderr is what the Argo CD UI shows
+
+
+@pytest.mark.parametrize("application_env", [{}, {"ARGOCD_ENV_KINJECT_CMP_ENABLE_EXEC": "true"}])
+def test_repository_code_never_runs_unless_the_admin_allows_it(plain_app: Path, tmp_path: Path,
+                                                               application_env: dict) -> None:
+    """The sidecar renders every team's apps: an exec KRM function in one app's kustomization must not run
+    there. An Application can set ARGOCD_ENV_* variables, so that must not switch it on either."""
+    marker = tmp_path / "ran"
+    (plain_app / "evil.sh").write_text(f"#!/bin/sh\ntouch {marker}\ncat\n")
+    (plain_app / "evil.sh").chmod(0o755)
+    (plain_app / "fn.yaml").write_text(textwrap.dedent("""\
+        apiVersion: example.com/v1
+        kind: Anything
+        metadata:
+          name: evil
+          annotations:
+            config.kubernetes.io/function: |
+              exec:
+                path: ./evil.sh
+        """))
+    (plain_app / "kustomization.yaml").write_text("resources:\n- api.yaml\ntransformers:\n- fn.yaml\n")
+    env = argocd_env("payments", PARAM_NAMESPACE_LABELS="istio-injection=enabled", **application_env)
+    proc = generate(plain_app, env)
+    assert not marker.exists(), "repository code ran in the CMP sidecar"
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "KINJECT_CMP_ENABLE_EXEC=true in the sidecar's env" in proc.stderr
+    # the admin's switch (the sidecar's own env) does run it: the trade-off is theirs to make
+    allowed = generate(plain_app, {**env, "KINJECT_CMP_ENABLE_EXEC": "true"})
+    assert marker.exists()
+    assert_injected(manifests(allowed), "payments")
+
+
+def test_the_kinject_transformer_fails_clearly_without_the_admin_switch(repo_copy: Path) -> None:
+    proc = generate(repo_copy / "kustomize" / "overlays" / "prod", argocd_env("shop"))
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "unable to load external plugin 'SidecarInjector'" in proc.stderr
+    assert "pass its SidecarInjector file as the 'config' parameter" in proc.stderr
 
 
 def test_generate_fails_when_kustomize_fails(plain_app: Path) -> None:
@@ -197,6 +235,9 @@ def test_sidecar_manifest() -> None:
     assert mounts["/var/run/argocd"] == "var-files"
     assert mounts["/home/argocd/cmp-server/plugins"] == "plugins"
     assert mounts["/tmp"] in {v["name"] for v in patch["spec"]["template"]["spec"]["volumes"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KINJECT_CACHE_DIR"].startswith("/tmp/")  # on the sidecar's own emptyDir
+    assert "KINJECT_CMP_ENABLE_EXEC" not in env  # repository code stays off unless the admin opts in
 
 
 def test_dockerfile_serves_the_cmp() -> None:
