@@ -108,3 +108,18 @@ spec:
     assert pod["metadata"]["annotations"]["istio.io/rev"] == "canary"
     env = {e["name"]: e.get("value") for e in p["env"]}
     assert env["CA_ADDR"] == "istiod-canary.istio-system.svc:15012"
+
+
+def test_offline_files_get_the_input_limits(tmp_path):
+    """--values/--mesh-config/--injector-config files are read like any input: an alias bomb or a duplicate
+    key is a clear error naming the file, not a blow-up."""
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    (tmp_path / "dup.yaml").write_text("global: {}\nglobal: {hub: x}\n")
+    apps = yaml.safe_dump_all(list(yaml.safe_load_all(CASE.read_text()))[2:])
+    for name, needle in (("bomb.yaml", "alias"), ("dup.yaml", "duplicate key 'global'")):
+        proc = run(["inject", "--quiet", "--values", str(tmp_path / name), "-"], apps)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+        assert str(tmp_path / name) in proc.stderr and needle in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr

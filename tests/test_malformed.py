@@ -371,3 +371,14 @@ def test_an_empty_function_config_is_the_defaults(tail: str) -> None:
 ])
 def test_scalars_pyyaml_cannot_construct(doc: str) -> None:
     assert_no_crash(inject(doc))
+
+
+@pytest.mark.parametrize("value", ["a: 0x_", "a: 0b_"])
+def test_invalid_numbers_inside_cluster_configmaps_are_a_clear_error(value: str) -> None:
+    """YAML embedded in a ConfigMap (mesh config, injector values) goes through the same reader as the input:
+    a scalar that resolves as a number but does not convert is an error naming the ConfigMap and key."""
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio", "namespace": "istio-system"},
+          "data": {"mesh": value}}
+    text = RL_HEAD + "items:\n" + "".join("- " + dump(o).replace("\n", "\n  ").rstrip() + "\n"
+                                          for o in (ENABLED_NS, cm, deployment("web", "apps")))
+    assert_clean_failure(fn(text), "ConfigMap istio data.mesh")

@@ -287,13 +287,15 @@ def load_config_file(path: str) -> FunctionConfig:
             text = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    docs = [d for d in _load_all(text, path) if d is not None]
+    docs = [d for d in load_documents(text, path) if d is not None]
     if len(docs) != 1:
         raise ConfigError(f"{path}: expected one SidecarInjector document, found {len(docs)}")
     return parse_function_config(docs[0], origin=path)
 
 
-def _load_all(text: str, path: str) -> list:
+def load_documents(text: str, path: str) -> list:
+    """Every document of a YAML file given on the command line, as data, under the input limits (size,
+    depth, aliases, duplicate keys); errors name the file."""
     from .errors import InputError
     from .limits import check_input, check_nodes
     from .yamltext import compose_all, to_data

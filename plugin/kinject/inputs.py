@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, SequenceNode
 
-from .config import ClusterConfig, FunctionConfig, load_config_file, parse_function_config
+from .config import ClusterConfig, FunctionConfig, load_config_file, load_documents, parse_function_config
 from .errors import ConfigError, InputError
 from .pipeline import Source
 from .policy import NamespaceInfo
 from .limits import read_limited
 from .stream import decode, load
-from .yamltext import mapping_get, scalar_at, to_data, compose_all
+from .yamltext import mapping_get, scalar_at, to_data
 
 
 @dataclass
@@ -114,7 +114,7 @@ def _add_cluster_file(cluster: ClusterConfig, flag: str, path: str) -> None:
             text = decode(fh.read(), path)
     except OSError as exc:
         raise ConfigError(f"{flag}: cannot read {path}: {exc.strerror}") from None
-    docs = [to_data(n) for n in compose_all(text)]
+    docs = load_documents(text, path)
     configmaps = []
     for doc in docs:
         if isinstance(doc, dict) and doc.get("kind") == "List":

@@ -24,8 +24,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import InputError
+from .yamltext import Loader, _yaml_message, to_data
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 # The start of a line up to its first content character: indentation plus the block indicators (`- `, `? `,
 # `: `) after which a nested block collection may begin on the same line (`- - - x` nests three sequences).
@@ -145,7 +145,7 @@ def _depth_bound(text: str) -> int:
 def _exact_depth(text: str, limit: int) -> int:
     depth = deepest = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=Loader):
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > limit:
@@ -268,11 +268,9 @@ def safe_load(text: str, where: str, limits: Mapping[str, int] | None = None) ->
     try:
         check_input(text, limits)
         try:
-            nodes = list(yaml.compose_all(text, Loader=_Loader))
+            nodes = list(yaml.compose_all(text, Loader=Loader))
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise InputError(f"invalid YAML{at}: {' '.join(p for p in (exc.context, exc.problem) if p)}") from None
+            raise InputError(_yaml_message(exc)) from None
         except yaml.YAMLError as exc:
             raise InputError(f"invalid YAML: {exc}") from None
         nodes = [n for n in nodes if n is not None]
@@ -281,13 +279,7 @@ def safe_load(text: str, where: str, limits: Mapping[str, int] | None = None) ->
         if not nodes:
             return None
         check_nodes(nodes[0], limits, text)
-        loader = _Loader("")
-        try:
-            return loader.construct_document(nodes[0])
-        except yaml.YAMLError as exc:
-            raise InputError(f"invalid YAML: {exc}") from None
-        finally:
-            loader.dispose()
+        return to_data(nodes[0])
     except InputError as exc:
         raise InputError(f"{where}: {exc.message}", field=exc.field) from None
 
