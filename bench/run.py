@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -89,11 +90,18 @@ def gnu_time() -> str | None:
 TIME_BIN = gnu_time()
 
 
+@functools.lru_cache(maxsize=None)
+def head_commit() -> subprocess.CompletedProcess:
+    """`git rev-parse --short HEAD`, run once (machine() and snapshot() both need it)."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+
+
 def snapshot(work: Path) -> tuple[str, Path]:
     """kinject as committed at HEAD, exported to `work` (git archive), so that one benchmark run measures one
     commit even while the working tree changes. Returns (commit, directory to put on PYTHONPATH)."""
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    proc = head_commit()
+    proc.check_returncode()
+    rev = proc.stdout.strip()
     dest = work / f"kinject-{rev}"
     if not (dest / "kinject" / "__init__.py").exists():
         tmp = work / f"kinject-{rev}.tmp"
@@ -253,8 +261,7 @@ def machine() -> dict:
     except OSError:
         pass
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        info["kinject_commit"] = rev.stdout.strip() or None
+        info["kinject_commit"] = head_commit().stdout.strip() or None
     except OSError:
         pass
     for mod in ("yaml", "ruamel.yaml"):
@@ -358,12 +365,12 @@ def run(args: argparse.Namespace) -> dict:
         samples = {name: [] for name in active}
         rss_samples = {name: [] for name in active}
         small = n <= 100
+        envs = {"fn": kinject_env, "inject": kinject_env}
         if small:  # warm-up (page cache, .pyc files), cheap at small N; it also measures the peak RSS, so that
             # the ~1 ms of /usr/bin/time stays out of the timed runs
             for name, (argv, stdin) in active.items():
                 rss_samples[name].append(measure(argv, stdin, work / f"{name}-{n}.out", args.timeout,
-                                                 env=kinject_env if name in ("fn", "inject") else None))
-        envs = {"fn": kinject_env, "inject": kinject_env}
+                                                 env=envs.get(name)))
         for r in range(runs):
             for name, (argv, stdin) in active.items():
                 if samples[name] and ("error" in samples[name][-1]
@@ -377,10 +384,10 @@ def run(args: argparse.Namespace) -> dict:
                 log(f"N={n} {name} run {r + 1}/{runs}: "
                     + (s["error"][:200] if "error" in s else f"{s['time_s']:.3f} s"
                        + (f", {s['rss_kb'] / 1024:.0f} MiB" if "rss_kb" in s else "")))
-        for name in active:
-            entry["commands"][name] = summarise(samples[name], rss_samples[name])
         if n in COLD_SIZES and "fn" in active:
             entry["fn_cold"] = measure_cold(active["fn"], n, runs if small else 1, work, args, kinject_env, log)
+        for name in active:
+            entry["commands"][name] = summarise(samples[name], rss_samples[name])
             c = entry["commands"][name]
             if c["status"] == "failed":
                 gave_up[name] = f"failed or timed out at N={n}"
@@ -410,6 +417,11 @@ def measure_cold(argv_stdin: tuple, n: int, runs: int, work: Path, args: argpars
     log(f"N={n} fn, caches off: " + (f"{result['median_s']:.3f} s, {result['peak_rss_kb'] / 1024:.0f} MiB"
                                      if result["status"] == "ok" else result["error"][:200]))
     return result
+
+
+def rss_limit_kb(entry: dict, python: dict) -> float:
+    """The memory target's limit for one bundle: 10x its input size plus the bare interpreter's peak RSS."""
+    return 10 * entry["input_bytes"] / 1024 + (python.get("peak_rss_kb") or 0)
 
 
 def med(entry: dict, name: str) -> float | None:
@@ -475,14 +487,14 @@ def targets(results: dict) -> list[dict]:
     else:
         worst = []
         for e in big:
-            limit_kb = 10 * e["input_bytes"] / 1024 + py["peak_rss_kb"]
+            limit_kb = rss_limit_kb(e, py)
             worst.append((e["commands"]["fn"]["peak_rss_kb"] / limit_kb, e, limit_kb))
         fails = [w for w in worst if w[0] > 1]
         cold_detail = ""
         for e in big:
             cold = e.get("fn_cold") or {}
             if cold.get("peak_rss_kb"):
-                limit_kb = 10 * e["input_bytes"] / 1024 + py["peak_rss_kb"]
+                limit_kb = rss_limit_kb(e, py)
                 within = cold["peak_rss_kb"] <= limit_kb
                 fails += [] if within else [(cold["peak_rss_kb"] / limit_kb, e, limit_kb)]
                 cold_detail += (f"; caches off, N={e['n']}: {cold['peak_rss_kb'] / 1024:.0f} MiB "
@@ -534,7 +546,7 @@ def tables(results: dict) -> str:
     pycpu = py.get("cpu_median_s")
     lines = [f"`python -c pass`: {pyt} (CPU time {(pycpu or 0) * 1000:.1f} ms), peak RSS "
              f"{(py.get('peak_rss_kb') or 0) / 1024:.0f} MiB ({py.get('runs', 0)} runs).", "",
-             *cold_lines(results), 
+             *cold_lines(results),
              "| N workloads (+N Services) | input | runs | kinject fn | kinject inject | event scan | ruamel rt "
              "| kubectl kustomize | fn / scan | fn / python | fn / ruamel | fn / kubectl | injected | comments kept |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -562,7 +574,7 @@ def tables(results: dict) -> str:
               "fn limit (10x input + interpreter) |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e in results["results"]:
-        limit = 10 * e["input_bytes"] / 1024 / 1024 + (py.get("peak_rss_kb") or 0) / 1024
+        limit = rss_limit_kb(e, py) / 1024
         lines.append(f"| {e['n']} | {e['input_bytes'] / 1024 / 1024:.2f} | {fmt_rss(e, 'fn')} | "
                      f"{fmt_rss(e, 'inject')} | {fmt_rss(e, 'scan')} | {fmt_rss(e, 'ruamel')} | "
                      f"{fmt_rss(e, 'kubectl')} | {limit:.0f} |")

@@ -7,6 +7,9 @@ cached), and are written atomically, so a concurrent run reads an old entry or a
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+
+from .digest import sha256_hex
 
 
 def private_cache_dir() -> str | None:
@@ -14,9 +17,14 @@ def private_cache_dir() -> str | None:
     (KINJECT_NO_CACHE), the directory cannot be made (a read-only home), or others could write to it."""
     if os.environ.get("KINJECT_NO_CACHE"):
         return None
-    base = os.environ.get("KINJECT_CACHE_DIR") or os.path.join(
+    return _usable(os.environ.get("KINJECT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kinject"
-    )
+    ))
+
+
+@lru_cache(maxsize=None)
+def _usable(base: str) -> str | None:
+    """Made and checked once per process and directory, whichever cache asks first."""
     try:
         os.makedirs(base, mode=0o700, exist_ok=True)
         st = os.stat(base)
@@ -25,6 +33,20 @@ def private_cache_dir() -> str | None:
     if st.st_uid != os.getuid() or st.st_mode & 0o077:
         return None
     return base
+
+
+def entry_path(kind: str, key_text: str, suffix: str) -> str | None:
+    """Where the entry for `key_text` lives (`<kind>-<digest><suffix>`), or None when there is no cache."""
+    directory = private_cache_dir()
+    return None if directory is None else os.path.join(directory, f"{kind}-{sha256_hex(key_text, 32)}{suffix}")
+
+
+def read_entry(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def write_atomic(path: str, data: bytes) -> None:

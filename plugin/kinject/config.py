@@ -427,13 +427,13 @@ def build_profiles(config: FunctionConfig, cluster: ClusterConfig) -> Profiles:
 def _compile_user_templates(profile: Any, where: str) -> None:
     """A syntax error in a user template is reported once, naming it, instead of once per workload.
     (Built-in templates compile lazily: compiling all of them would cost every run ~80 ms.)"""
-    if not profile.user_templates:
-        return  # and no Jinja2 import: most runs are answered from the render caches without it
     from .errors import TemplateError
-    from .templating import compile_template
+    from .render import check_templates
 
+    # Only the user templates: compiling a built-in one would import Jinja2, which most runs (answered from
+    # the render caches) never need.
     for name in sorted(profile.user_templates):
         try:
-            compile_template(name, profile.templates[name], True)
+            check_templates(profile, [name])
         except TemplateError as exc:
             raise ConfigError(exc.message, field=f"{where}.templates.{name}") from None

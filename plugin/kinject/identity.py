@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import Workload
-
-PROXY_CONTAINER = "istio-proxy"
+from .post.overrides import PROXY as PROXY_CONTAINER
+from .post.overrides import find_in_pod
 _CRONJOB_SUFFIX = re.compile(r"^(.+)-\d{8,10}$")
 
 
@@ -94,8 +94,7 @@ def pod_ports_json(spec: dict) -> str:
     on an istio-proxy placed before app containers.
     """
     containers = [c for c in spec.get("containers") or [] if c.get("name") != PROXY_CONTAINER]
-    proxy = next((c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
-                  if c.get("name") == PROXY_CONTAINER), None)
+    proxy = find_in_pod(PROXY_CONTAINER, spec)
     if proxy is not None:
         containers.append(proxy)
     text = "["

@@ -22,12 +22,12 @@ from .post.probes import apply_probe_rewrite
 from .post.prometheus import apply_prometheus_merge
 from .post.status import (NETWORK_LABEL, STATUS_ANNOTATION, cluster_network_env, overwrite_cluster_info,
                           parse_status, status_annotation)
-from .profile import Profile
+from .profile import TEMPLATES_ANNOTATION, Profile
+from .proxyconfig import mesh_status_port
 from .render import RENDER_CACHE
 from .template_data import ANN_STATUS_PORT, TemplateData, build_template_data, native_move_enabled, parse_rewrite_flag
 from .validate import validate_annotations
 
-TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 SECURE_PORT_ANNOTATION = "prometheus.istio.io/secure-port"
 
 
@@ -56,7 +56,7 @@ def template_input(metadata: dict, spec: dict, status: dict | None, overrides: d
         injected = set(status.get(key) or [])
         if key in new_spec:
             new_spec[key] = [c for c in new_spec.get(key) or [] if c.get("name") not in injected]
-    status_port = str((mesh.get("defaultConfig") or {}).get("statusPort") or 15020)
+    status_port = str(mesh_status_port(mesh))
     if annotations.get("prometheus.io/port") == status_port:
         for key in ("prometheus.io/port", "prometheus.io/path", "prometheus.io/scrape"):
             annotations.pop(key, None)
@@ -252,7 +252,7 @@ def _probe_status_port(annotations: dict, mesh: dict) -> int:
             return int(value)
         except ValueError:
             pass
-    return int((mesh.get("defaultConfig") or {}).get("statusPort") or 15020)
+    return int(mesh_status_port(mesh))
 
 
 def _secure_port_annotation(annotations: dict, proxy: dict | None) -> None:

@@ -121,26 +121,22 @@ def _process(editor: TextEditor, source: pipeline.Source, read_config, write, te
         if config.spec.get("limits"):
             check_input(text, config.limits)
         report = pipeline.run([source], config)
-    except KinjectError as exc:
-        editor.edits.clear()
-        return FnResult(write([_result("error", str(exc), field=exc.field)]), 1, [f"kinject: {exc}"])
-    except RecursionError:
-        message = "input nests too deeply to process"
-        editor.edits.clear()
-        return FnResult(write([_result("error", message)]), 1, [f"kinject: {message}"])
-    except Exception as exc:  # a bug: still answer with a ResourceList that says so, and fail
-        if os.environ.get("KINJECT_DEBUG"):
+    except Exception as exc:  # every object comes out as it was, with a result that says why
+        if isinstance(exc, KinjectError):
+            message, field = str(exc), exc.field
+        elif isinstance(exc, RecursionError):
+            message, field = "input nests too deeply to process", None
+        elif os.environ.get("KINJECT_DEBUG"):
             raise
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        else:  # a bug: still answer with a ResourceList that says so, and fail
+            message, field = f"internal error: {type(exc).__name__}: {exc}", None
         editor.edits.clear()
-        return FnResult(write([_result("error", message)]), 1, [f"kinject: {message}"])
+        return FnResult(write([_result("error", message, field=field)]), 1, [f"kinject: {message}"])
+    # (pipeline.run has already rolled back every edit when a workload failed)
     results.extend(outcome_results(report))
     messages = [f"kinject: {o.ref.describe()}: {o.message}" for o in report.errors]
     messages += [f"kinject: warning: {m}" for m, _ in report.warnings]
-    code = 1 if report.errors else 0
-    if code:
-        editor.edits.clear()
-    return FnResult(write(results), code, messages, report)
+    return FnResult(write(results), 1 if report.errors else 0, messages, report)
 
 
 def _lean_function_config(editor: TextEditor, sc: Scan) -> FunctionConfig:

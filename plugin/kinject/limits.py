@@ -107,7 +107,7 @@ def check_input(text: str, limits: Mapping[str, int] | None) -> None:
         raise InputError(
             f"input is {size} bytes, more than the limit of {lim['maxInputBytes']} (spec.limits.maxInputBytes)"
         )
-    bad = _NOT_PRINTABLE.search(text)
+    bad, depth_bound = _scan_text(text)
     if bad is not None:
         pos = bad.start()
         line = text.count("\n", 0, pos) + 1
@@ -116,13 +116,25 @@ def check_input(text: str, limits: Mapping[str, int] | None) -> None:
             f"invalid YAML at line {line}, column {column}: control character U+{ord(bad.group()):04X} is not "
             "allowed in YAML text (write it as an escape inside a double-quoted string)"
         )
-    if _depth_bound(text) > lim["maxDepth"]:
+    if depth_bound > lim["maxDepth"]:
         depth = _exact_depth(text, lim["maxDepth"])
         if depth > lim["maxDepth"]:
             raise InputError(
                 f"input nests deeper than {lim['maxDepth']} levels (spec.limits.maxDepth); "
                 "Kubernetes objects never do"
             )
+
+
+_last_scan: tuple = (None, None, 0)
+
+
+def _scan_text(text: str) -> tuple[re.Match | None, int]:
+    """The first control character and the depth bound of `text`; neither depends on the limits, so when
+    `kinject fn` checks a ResourceList again with its functionConfig's limits the last answer is reused."""
+    global _last_scan
+    if _last_scan[0] is not text:
+        _last_scan = (text, _NOT_PRINTABLE.search(text), _depth_bound(text))
+    return _last_scan[1], _last_scan[2]
 
 
 def _depth_bound(text: str) -> int:
@@ -162,11 +174,10 @@ def check_nodes(root: Node, limits: Mapping[str, int] | None, text: str | None =
     """Duplicate keys, alias uses, cycles and the expanded size of a composed document; raises InputError.
     With `text`, a regex first tells whether the text can hold an alias at all, which spares the alias walk
     for almost every manifest."""
-    lim = _limits(limits)
     if text is not None and not _may_hold_alias(text, root):
         check_duplicate_keys(root)
         return
-    _check_aliases(root, lim)
+    _check_aliases(root, _limits(limits))  # (callers check the text with the same limits: their errors came then)
     check_duplicate_keys(root)
 
 

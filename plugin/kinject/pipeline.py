@@ -239,22 +239,32 @@ def _inject_one(
 
 
 def _record_edit(w: _Workload, old: dict, new: dict) -> None:
-    editor = w.editor or w.source.editor
     assert w.template is not None
+    # keep_other_keys: a bare Pod is its own template, its other top-level keys stay
+    edit_at_path(w.editor or w.source.editor, w.node, w.template, old, new,
+                 workloads.POD_TEMPLATE_PATHS[w.ref.kind], keep_other_keys=True)
+
+
+def edit_at_path(editor: TextEditor, node: Node, target: Node, old: dict, new: dict, path: tuple[str, ...], *,
+                 keep_other_keys: bool) -> None:
+    """Record the edit of `target` (the node at `path` in the object `node`) from `old` to `new`: in place
+    when the text allows it, else by rewriting the whole object from data, with `new` at `path`. When `path`
+    is empty (the object is the target), the rewritten object is `new`, or with `keep_other_keys` the object's
+    data updated with `new`."""
     before = len(editor.edits)
     try:
-        editor.edit_node(w.template, old, new)
+        editor.edit_node(target, old, new)
     except _CannotEdit:
         del editor.edits[before:]
-        if w.template is w.node:
-            editor.replace_document_node(w.node, {**to_data(w.node), **new})
-        else:  # rewrite the object as a whole, with the new pod template in place
-            whole = to_data(w.node)
-            target = whole
-            for key in workloads.POD_TEMPLATE_PATHS[w.ref.kind][:-1]:
-                target = target[key]
-            target[workloads.POD_TEMPLATE_PATHS[w.ref.kind][-1]] = new
-            editor.replace_document_node(w.node, whole)
+        if not path:
+            editor.replace_document_node(node, {**to_data(node), **new} if keep_other_keys else new)
+        else:  # rewrite the object as a whole, with the new value in place
+            whole = to_data(node)
+            parent = whole
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = new
+            editor.replace_document_node(node, whole)
 
 
 def _objects(sources: list[Source]) -> Iterator[tuple[MappingNode | None, Source, str, ObjectSpan | None,

@@ -16,6 +16,8 @@ LEGACY_NS_LABEL = "istio-injection"
 REV_LABEL = "istio.io/rev"
 # Namespaces Istio never injects (pkg/kube/inject IgnoredNamespaces) and the `auto.` webhook excludes.
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "local-path-storage"})
+# The default webhooks (namespace. / object.) call the default revision, unless a revision tag named "default"
+# has taken them over; decide() resolves that tag.
 DEFAULT_REVISION = "default"
 
 
@@ -120,7 +122,7 @@ def _webhook_revision(
         if opted_out:
             reasons.append(f"pod label {INJECT_LABEL}=false")
             return None
-        return _default_revision(tags)
+        return DEFAULT_REVISION
     if REV_LABEL in ns.labels:
         reasons.append(f"{where} has {REV_LABEL}={ns.labels[REV_LABEL]!r}")
         if opted_out:
@@ -136,11 +138,11 @@ def _webhook_revision(
         return pod_labels[REV_LABEL]
     if pod_inject == "true":
         reasons.append(f"pod label {INJECT_LABEL}=true")
-        return _default_revision(tags)
-    default = revisions.get(_default_revision(tags))
+        return DEFAULT_REVISION
+    default = revisions.get(DEFAULT_REVISION)
     if default and default.enable_namespaces_by_default and pod_inject is None and ns.name not in SYSTEM_NAMESPACES:
         reasons.append("enableNamespacesByDefault injects unlabelled namespaces")
-        return _default_revision(tags)
+        return DEFAULT_REVISION
     if pod_inject is not None:
         reasons.append(f"pod label {INJECT_LABEL}={pod_inject!r} does not opt in")
     else:
@@ -154,12 +156,6 @@ _SOURCES = {
     "flag": "labels from --namespace-labels",
     "unknown": "no Namespace object in the input and none configured, so unlabelled",
 }
-
-
-def _default_revision(tags: Mapping[str, str]) -> str:
-    # The default webhooks (namespace. / object.) call the default revision, unless a revision tag named
-    # "default" has taken them over; decide() resolves that tag.
-    return DEFAULT_REVISION
 
 
 def _explicit_choice(labels: Mapping[str, str], annotations: Mapping[str, str], reasons: list[str]) -> bool | None:

@@ -15,6 +15,7 @@ from .digest import sha256_hex
 from .errors import ConfigError
 
 BUILTIN_TEMPLATE_NAMES = ("sidecar", "gateway", "grpc-agent", "grpc-simple")
+TEMPLATES_ANNOTATION = "inject.istio.io/templates"  # the pod's choice of templates (comma list)
 
 # Injector values the templates read (istiod chart `_internal_defaults_do_not_set`, reduced the way the
 # chart's injector ConfigMap reduces it). Release charts use hub docker.io/istio and the release tag;

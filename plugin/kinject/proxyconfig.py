@@ -12,9 +12,8 @@ import re
 from typing import Any
 
 from .profile import DEFAULT_PROXY_CONFIG, merge_proxy_config
+from .validate import PROXY_CONFIG as PROXY_CONFIG_ANNOTATION
 from .validate import parse_proxy_config_annotation
-
-PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 
 # Fields dropped from PROXY_CONFIG when equal to DefaultProxyConfig (Istio's cleanProxyConfig).
 _CLEANED_WHEN_DEFAULT = ("configPath", "binaryPath", "controlPlaneAuthPolicy", "serviceCluster", "drainDuration",
@@ -37,6 +36,12 @@ _FIELD_ORDER = ("configPath", "binaryPath", "serviceCluster", "drainDuration", "
                 "extraStatTags", "terminationDrainDuration", "meshId", "readinessProbe", "proxyStatsMatcher",
                 "holdApplicationUntilProxyStarts", "caCertificatesPem", "image", "privateKeyProvider",
                 "proxyHeaders")
+
+
+def mesh_status_port(mesh: dict) -> Any:
+    """The agent's status port the mesh config sets (`defaultConfig.statusPort`), else Istio's 15020; as
+    written in the mesh config (callers convert it)."""
+    return (mesh.get("defaultConfig") or {}).get("statusPort") or 15020
 
 
 def effective_proxy_config(mesh_default: dict, annotations: dict) -> dict:

@@ -67,14 +67,3 @@ def canonical_quantity(text: object) -> str:
     if fmt == "exponent":
         return f"{mantissa}e{exponent}" if exponent else str(mantissa)
     return f"{mantissa}{_DECIMAL_SUFFIX[exponent]}"
-
-
-def canonical_resources(resources: dict) -> dict:
-    """Canonicalise every quantity of a `{limits: {...}, requests: {...}}` block (other keys kept)."""
-    out: dict = {}
-    for section, entries in resources.items():
-        if section in ("limits", "requests") and isinstance(entries, dict):
-            out[section] = {name: canonical_quantity(q) for name, q in entries.items()}
-        else:
-            out[section] = entries
-    return out

@@ -24,16 +24,18 @@ import marshal
 import os
 import re
 import sys
-from typing import Any
+from functools import lru_cache
+from typing import Any, Iterable
 
 import yaml
 
-from .cachedir import private_cache_dir, write_atomic
+from .cachedir import entry_path, private_cache_dir, read_entry, write_atomic
 from .digest import sha256_hex
 from .errors import TemplateError
 from .merge import is_plain
 from .profile import Profile
 from .template_data import UNUSED_BY_TEMPLATE, TemplateData
+from .yamltext import Loader
 
 MAX_NODES = 200_000
 CACHE_SIZE = 4096
@@ -57,7 +59,7 @@ def render_text(name: str, source: str, context: dict, sandboxed: bool) -> str:
 def parse_patch(name: str, text: str) -> dict:
     """Parse a rendered template into a partial Pod `{metadata, spec}`."""
     try:
-        parsed = yaml.load(text, Loader=yaml.CSafeLoader)
+        parsed = yaml.load(text, Loader=Loader)
     except yaml.YAMLError as exc:
         raise TemplateError(f"template {name!r} did not render valid YAML: {exc}") from None
     if parsed is None:
@@ -104,14 +106,13 @@ def _check_tree(name: str, root: Any) -> None:
             raise TemplateError(f"template {name!r} rendered too large a structure")
 
 
-
-def check_templates(profile: Profile) -> None:
-    """Compile every template of a profile now (TemplateError naming the template on a syntax error), so a
-    broken user template is reported once at configuration time rather than for each workload."""
+def check_templates(profile: Profile, names: Iterable[str] | None = None) -> None:
+    """Compile a profile's templates now (all, or `names`): a TemplateError naming the template on a syntax
+    error, so a broken user template is reported once at configuration time rather than for each workload."""
     from .templating import compile_template
 
-    for name, source in profile.templates.items():
-        compile_template(name, source, name in profile.user_templates)
+    for name in profile.templates if names is None else names:
+        compile_template(name, profile.templates[name], name in profile.user_templates)
 
 
 # ---------------------------------------------------------------------------------------------- render cache
@@ -147,20 +148,12 @@ class RenderCache:
     """Parsed renders keyed by (template, profile key, shared data); bounded, process-wide; built-in
     renders also kept on disk (see the module docstring)."""
 
-    def __init__(self, size: int = CACHE_SIZE, disk: bool = True) -> None:
+    def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self.disk = _DiskCache() if disk else None
+        self.disk = _DiskCache()
         self._entries: dict[tuple, tuple[bytes, list[Fill], bool]] = {}
         self.hits = 0
         self.misses = 0
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.hits = self.misses = 0
-
-    def render(self, name: str, profile: Profile, data: TemplateData, *, use_cache: bool = True) -> dict:
-        """A fresh partial Pod (the caller owns it)."""
-        return self.render_owned(name, profile, data, use_cache=use_cache)[0]
 
     def render_owned(self, name: str, profile: Profile, data: TemplateData, *,
                      use_cache: bool = True) -> tuple[dict, bool]:
@@ -170,7 +163,6 @@ class RenderCache:
             raise TemplateError(f"requested template {name!r} not found; have "
                                 f"{', '.join(sorted(profile.templates))}")
         sandboxed = name in profile.user_templates
-        source = profile.templates[name]
         if sandboxed:
             shared: dict = {**data.shared, "id": data.identity, "pod": data.pod}
             identity: dict[str, str] = {}
@@ -179,10 +171,7 @@ class RenderCache:
             shared = {k: v for k, v in data.shared.items() if k not in unused} if unused else data.shared
             identity = data.identity
         if not use_cache:
-            context = {"values": profile.values, "mesh": profile.mesh, **shared}
-            if not sandboxed:
-                context["id"] = identity
-            parsed = parse_patch(name, render_text(name, source, context, sandboxed))
+            parsed = _render(name, profile, shared, None if sandboxed else identity, sandboxed)
             return parsed, is_plain(parsed)
 
         if sandboxed:
@@ -193,14 +182,12 @@ class RenderCache:
         entry = self._entries.get(key)
         if entry is None:
             self.misses += 1
-            entry = None if sandboxed or self.disk is None else self.disk.load(name, key, identity)
+            entry = None if sandboxed else self.disk.load(name, key, identity)
             if entry is None:
-                context = {"values": profile.values, "mesh": profile.mesh, **shared}
-                if not sandboxed:
-                    context["id"] = {field: placeholder(field) for field in identity}
-                parsed = parse_patch(name, render_text(name, source, context, sandboxed))
+                ids = None if sandboxed else {field: placeholder(field) for field in identity}
+                parsed = _render(name, profile, shared, ids, sandboxed)
                 entry = (marshal.dumps(parsed), _fills(parsed) if not sandboxed else [], is_plain(parsed))
-                if not sandboxed and self.disk is not None:
+                if not sandboxed:
                     self.disk.store(key, parsed, entry)
             self._store(key, entry)
         else:
@@ -215,6 +202,15 @@ class RenderCache:
         self._entries[key] = entry
 
 
+def _render(name: str, profile: Profile, shared: dict, ids: dict | None, sandboxed: bool) -> dict:
+    """One real render, parsed: built-in templates read the identity strings as `id` (values or
+    placeholders); user templates have them in `shared` already."""
+    context = {"values": profile.values, "mesh": profile.mesh, **shared}
+    if ids is not None:
+        context["id"] = ids
+    return parse_patch(name, render_text(name, profile.templates[name], context, sandboxed))
+
+
 class _DiskCache:
     """Built-in renders kept across processes, as JSON data in the private cache directory.
 
@@ -224,32 +220,22 @@ class _DiskCache:
     """
 
     def __init__(self) -> None:
-        self._dir: str | None | bool = False  # False = not looked up yet
-        self._fingerprint: str | None = None
         self._checked_size = False
 
-    def _directory(self) -> str | None:
-        if self._dir is False:
-            self._dir = private_cache_dir()
-        return self._dir  # type: ignore[return-value]
-
     def _key_text(self, key: tuple) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = _code_fingerprint()
-        return json.dumps([_DISK_FORMAT, self._fingerprint, *key], separators=(",", ":"), default=repr)
-
-    def _path(self, key_text: str) -> str:
-        return os.path.join(self._directory() or "", f"render-{sha256_hex(key_text, 32)}.json")
+        return json.dumps([_DISK_FORMAT, _code_fingerprint(), *key], separators=(",", ":"), default=repr)
 
     def load(self, name: str, key: tuple, identity: dict[str, str]) -> tuple[bytes, list[Fill], bool] | None:
         """The entry for `key`, or None when there is none or it is not exactly what store() writes."""
-        if self._directory() is None:
-            return None
+        if private_cache_dir() is None:
+            return None  # (and no fingerprint to compute)
         key_text = self._key_text(key)
-        path = self._path(key_text)
+        path = entry_path("render", key_text, ".json")
+        data = None if path is None else read_entry(path)
+        if data is None:
+            return None
         try:
-            with open(path, "rb") as fh:
-                stored = json.loads(fh.read())
+            stored = json.loads(data)
             if not (isinstance(stored, dict) and stored.get("key") == key_text):
                 return None
             tree, plain = stored["tree"], stored["plain"]
@@ -268,15 +254,17 @@ class _DiskCache:
                     return None
             if plain != is_plain(tree):
                 return None
-        except (OSError, ValueError, KeyError, IndexError, TypeError, TemplateError, RecursionError):
+        except (ValueError, KeyError, IndexError, TypeError, TemplateError, RecursionError):
             return None
         return marshal.dumps(tree), fills, plain
 
     def store(self, key: tuple, parsed: dict, entry: tuple[bytes, list[Fill], bool]) -> None:
-        if self._directory() is None:
+        if private_cache_dir() is None:
             return
         key_text = self._key_text(key)
-        path = self._path(key_text)
+        path = entry_path("render", key_text, ".json")
+        if path is None:
+            return
         self._bound(os.path.dirname(path))
         payload = {"key": key_text, "tree": parsed, "fills": [[list(p), list(parts)] for p, parts in entry[1]],
                    "plain": entry[2]}
@@ -296,6 +284,7 @@ class _DiskCache:
             pass
 
 
+@lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     """What else a render depends on besides its key: kinject's code (file names, sizes, mtimes, so an
     upgrade or a local edit invalidates the cache), the Python version, and the installed Jinja2."""

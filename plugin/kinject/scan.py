@@ -20,8 +20,6 @@ from .yamltext import Loader, _yaml_message
 _SCALAR, _MAP_START, _MAP_END = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
 _SEQ_START, _SEQ_END, _ALIAS = yaml.SequenceStartEvent, yaml.SequenceEndEvent, yaml.AliasEvent
 _DOC_START, _DOC_END = yaml.DocumentStartEvent, yaml.DocumentEndEvent
-_WANTED = {"kind", "apiVersion"}
-_META = {"name", "namespace", "generateName"}
 
 
 @dataclass

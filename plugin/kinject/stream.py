@@ -69,6 +69,3 @@ def _blockify(text: str, roots: list[Node]) -> str:
     out.append(text[pos:])
     return "".join(out)
 
-
-def render(source: Source) -> str:
-    return source.editor.apply()

@@ -24,12 +24,11 @@ from __future__ import annotations
 import functools
 import json
 import marshal
-import os
 import re
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any, Callable, Iterator
 
@@ -39,8 +38,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg
 
-from .cachedir import private_cache_dir, write_atomic
-from .digest import sha256_hex
+from .cachedir import entry_path, read_entry, write_atomic
 from .errors import TemplateError
 
 MAX_OUTPUT_CHARS = 1 << 20
@@ -254,59 +252,40 @@ def compile_template(name: str, source: str, sandboxed: bool) -> jinja2.Template
     env = sandbox_environment() if sandboxed else builtin_environment()
     try:
         if not sandboxed:
-            code = bytecode_cache.load(source)
+            code = _load_compiled(source)
             if code is None:
                 code = env.compile(source, name)
-                bytecode_cache.store(source, code)
+                _store_compiled(source, code)
             return env.template_class.from_code(env, code, env.make_globals(None), None)
         return env.from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {name!r}: syntax error at line {exc.lineno}: {exc.message}") from None
 
 
-class _BytecodeCache:
-    """Compiled built-in templates, kept across processes.
+# Compiled built-in templates, kept across processes (cachedir.py). Why: kustomize starts the function once per
+# build, and compiling the sidecar template (~20 ms) was the largest single cost of a small run. Only kinject's
+# own templates are cached (user templates are compiled every time: their code must never come from a file
+# another process could write); entries are keyed by the template source, Jinja2's and Python's versions.
 
-    Why: kustomize starts the function once per build, and compiling the sidecar template (~20 ms) was the
-    largest single cost of a small run. Only kinject's own templates are cached (user templates are compiled
-    every time: their code must never come from a file another process could write). The directory must be
-    owned by this user and closed to others, else nothing is cached; entries are keyed by the template source,
-    Jinja2's and Python's versions, and written atomically.
-    """
+def _compiled_path(source: str) -> str | None:
+    return entry_path("template", f"{jinja2.__version__}\0{sys.version}\0{__file__}\0{source}", ".marshal")
 
-    def __init__(self) -> None:
-        self._dir: str | None | bool = False  # False = not looked up yet
 
-    def directory(self) -> str | None:
-        if self._dir is False:
-            self._dir = private_cache_dir()
-        return self._dir  # type: ignore[return-value]
+def _load_compiled(source: str):
+    path = _compiled_path(source)
+    data = None if path is None else read_entry(path)
+    if data is None:
+        return None
+    try:
+        return marshal.loads(data)
+    except (ValueError, EOFError, TypeError):
+        return None
 
-    def _path(self, source: str) -> str | None:
-        directory = self.directory()
-        if directory is None:
-            return None
-        key = sha256_hex(f"{jinja2.__version__}\0{sys.version}\0{__file__}\0{source}", 32)
-        return os.path.join(directory, f"template-{key}.marshal")
 
-    def load(self, source: str):
-        path = self._path(source)
-        if path is None:
-            return None
-        try:
-            with open(path, "rb") as fh:
-                return marshal.load(fh)
-        except (OSError, ValueError, EOFError, TypeError):
-            return None
-
-    def store(self, source: str, code) -> None:
-        path = self._path(source)
-        if path is None:
-            return
+def _store_compiled(source: str, code) -> None:
+    path = _compiled_path(source)
+    if path is not None:
         write_atomic(path, marshal.dumps(code))
-
-
-bytecode_cache = _BytecodeCache()
 
 
 @contextmanager
@@ -335,7 +314,7 @@ def render_text(name: str, source: str, context: dict, sandboxed: bool) -> str:
     size = 0
     _budget.range_items = 0
     try:
-        with _deadline(MAX_RENDER_SECONDS, name) if sandboxed else _nullcontext():
+        with _deadline(MAX_RENDER_SECONDS, name) if sandboxed else nullcontext():
             for chunk in template.generate(context):
                 size += len(chunk)
                 if size > MAX_OUTPUT_CHARS:
@@ -352,8 +331,3 @@ def render_text(name: str, source: str, context: dict, sandboxed: bool) -> str:
     except Exception as exc:  # noqa: BLE001 - any template failure is reported with the template's name
         raise TemplateError(f"template {name!r} failed to render: {type(exc).__name__}: {exc}") from None
     return "".join(chunks)
-
-
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield

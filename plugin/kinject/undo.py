@@ -38,9 +38,10 @@ from typing import Any
 import yaml
 
 from .digest import sha256_hex
+from .post.status import STATUS_ANNOTATION as STATUS
+from .post.status import parse_status_text
 from .yamltext import same
 
-STATUS = "sidecar.istio.io/status"
 OVERRIDES = "proxy.istio.io/overrides"
 RECORD_KEY = "kinject"
 VERSION = 1
@@ -58,11 +59,7 @@ def status_of(template: dict) -> dict | None:
     text = annotations.get(STATUS) if isinstance(annotations, dict) else None
     if not isinstance(text, str):
         return None
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
+    return parse_status_text(text)
 
 
 def extract(template: dict) -> dict | None:

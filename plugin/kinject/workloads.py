@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from .model import Workload
 from .yamltext import mapping_get, node_at, scalar_at
 
 # kind -> path of the pod template inside the object ( () = the object itself is the pod )
@@ -83,7 +82,3 @@ def pod_template_node(node: Node, kind: str) -> Node | None:
 def list_members(node: Node) -> list[Node]:
     items = mapping_get(node, "items")
     return list(items.value) if isinstance(items, SequenceNode) else []
-
-
-def identity(ref: ObjectRef, namespace: str) -> Workload:
-    return Workload(api_version=ref.api_version, kind=ref.kind, name=ref.name, namespace=namespace)

@@ -211,13 +211,6 @@ def _not_json(value: Any) -> Any:
     raise TypeError  # timestamps and binary: no cache key (their JSON would collide with strings)
 
 
-def dump_inline(value: Any) -> str:
-    """`value` as a one-line YAML scalar (or empty collection)."""
-    if isinstance(value, (dict, list)) and value:
-        return emit._pyyaml_inline(value)
-    return emit.scalar(value)
-
-
 def dump_document(value: Any) -> str:
     return emit.block(value, 0)
 
@@ -390,7 +383,7 @@ class TextEditor:
             if not ends_line:
                 text = text.rstrip("\n")
         else:
-            text = dump_inline(new) + ("\n" if ends_line else "")
+            text = emit.scalar(new) + ("\n" if ends_line else "")
         self.add(start, end, text)
 
     def replace_document_node(self, node: Node, new: Any) -> None:
@@ -457,7 +450,7 @@ def _after_key(new: Any, key_col: int, ends_line: bool) -> str:
     if isinstance(new, (dict, list)) and new:
         text = "\n" + dump_block(new, key_col + 2)
         return text if ends_line else text.rstrip("\n")
-    return " " + dump_inline(new) + ("\n" if ends_line else "")
+    return " " + emit.scalar(new) + ("\n" if ends_line else "")
 
 
 def _sequence_key(old: list, new: list):

@@ -18,11 +18,10 @@ from .explain import console_for, file_entry, run_with_analysis
 PROBLEMS = ("missing", "stale", "unwanted", "error")
 
 
-def classify(o: pipeline.Outcome, template: dict | None = None) -> tuple[str, str]:
+def classify(o: pipeline.Outcome) -> tuple[str, str]:
     """(state, detail): state is "current", "skipped" (no sidecar and none wanted) or one of PROBLEMS.
-    `template` is the workload's pod template (outcome.before is only set for injected workloads)."""
-    template = template if isinstance(template, dict) else o.before
-    has_status = template is not None and undo.status_of(template) is not None
+    Decided on `o.before`, the workload's pod template (every outcome of a readable template carries it)."""
+    has_status = o.before is not None and undo.status_of(o.before) is not None
     if o.status == "error":
         return "error", o.message
     if o.status == "unchanged":
@@ -48,10 +47,10 @@ def classify(o: pipeline.Outcome, template: dict | None = None) -> tuple[str, st
     return "skipped", o.decision.reason if o.decision else o.message
 
 
-def results(report: pipeline.Report, templates: list | None = None) -> list[dict]:
+def results(report: pipeline.Report) -> list[dict]:
     out = []
-    for o, template in zip(report.outcomes, templates or [None] * len(report.outcomes)):
-        state, detail = classify(o, template)
+    for o in report.outcomes:
+        state, detail = classify(o)
         entry = {"apiVersion": o.ref.api_version, "kind": o.ref.kind, "namespace": o.ref.namespace,
                  "name": o.ref.name, "state": state, "ok": state not in PROBLEMS, "detail": detail}
         if file_entry(o):
@@ -65,7 +64,7 @@ def run(options: Options, *, output: str = "table") -> int:
 
 
 def _report(analysis, output: str) -> int:
-    rows = results(analysis.report, analysis.templates)
+    rows = results(analysis.report)
     failed = [r for r in rows if not r["ok"]]
     if output == "json":
         sys.stdout.write(json.dumps({"ok": not failed, "workloads": rows}, indent=2) + "\n")

@@ -14,13 +14,13 @@ from typing import Any
 
 from .. import pipeline
 from ..inputs import Options
+from ..post.status import STATUS_ANNOTATION
 from .explain import console_for, run_with_analysis
 
 _NAMED_LISTS = {"containers": "container", "initContainers": "initContainer", "volumes": "volume",
                 "imagePullSecrets": "imagePullSecret", "ephemeralContainers": "ephemeralContainer"}
 _CONTAINER_LISTS = ("env", "ports", "volumeMounts")
 _PATH_PART = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d+)\]")
-_ANNOTATION_RECORD = "sidecar.istio.io/status"
 
 
 def _keyed(value: Any, key: str) -> Any:
@@ -178,7 +178,7 @@ def summary_lines(changes_: list[dict]) -> list[str]:
             if c["what"].endswith("ontainer") and isinstance(value, dict) and value.get("image"):
                 item += f" ({value['image']})"
         elif not c["field"] and c["what"] in ("label", "annotation") and c["op"] in ("add", "remove"):
-            if c["name"] == _ANNOTATION_RECORD and c["op"] == "add":
+            if c["name"] == STATUS_ANNOTATION and c["op"] == "add":
                 item = f"{c['name']} (what was injected)"
             else:
                 value = c.get("new") if c["op"] == "add" else c.get("old")

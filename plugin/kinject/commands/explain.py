@@ -19,17 +19,15 @@ from yaml.nodes import MappingNode
 from .. import pipeline, undo, workloads
 from ..errors import KinjectError
 from ..inputs import Inputs, Options, read
+from ..profile import TEMPLATES_ANNOTATION
 
-TEMPLATES_ANNOTATION = "inject.istio.io/templates"
 OUTPUTS = ("table", "json")
 
 
 @dataclass
 class Analysis:
     inputs: Inputs
-    report: pipeline.Report
-    profiles: Any  # config.Profiles, or None when the config could not be built
-    templates: list[Any]  # the pod template data each outcome was decided on (outcome.before)
+    report: pipeline.Report  # report.profiles: the revisions' profiles; outcome.before: each pod template
 
 
 @contextmanager
@@ -50,7 +48,7 @@ def analyse(options: Options) -> Analysis:
     inputs = read(options)
     report = pipeline.run(inputs.sources, inputs.config, fallback_namespace=inputs.namespace,
                           extra_namespaces=inputs.extra_namespaces, cluster_overrides=inputs.cluster, dry_run=True)
-    return Analysis(inputs, report, report.profiles, [o.before for o in report.outcomes])
+    return Analysis(inputs, report)
 
 
 def workload_nodes(sources: list) -> Iterator[tuple[Any, MappingNode, Any]]:
@@ -71,10 +69,10 @@ def workload_nodes(sources: list) -> Iterator[tuple[Any, MappingNode, Any]]:
                             yield source, member, workloads.pod_template_node(member, mref.kind)
 
 
-def sidecar_state(outcome: pipeline.Outcome, template: Any = None) -> str:
+def sidecar_state(outcome: pipeline.Outcome) -> str:
     """"absent", "current" (re-injection changes nothing), "stale" (it would), or "present" (not re-rendered:
     the workload is skipped or in error)."""
-    template = template if isinstance(template, dict) else outcome.before
+    template = outcome.before
     has_status = template is not None and undo.status_of(template) is not None
     if outcome.status == "unchanged":
         return "current"
@@ -83,11 +81,11 @@ def sidecar_state(outcome: pipeline.Outcome, template: Any = None) -> str:
     return "present" if has_status else "absent"
 
 
-def templates_for(outcome: pipeline.Outcome, profiles: Any, template: Any = None) -> list[str]:
+def templates_for(outcome: pipeline.Outcome, profiles: Any) -> list[str]:
     if outcome.decision is None or not outcome.decision.inject or profiles is None:
         return []
     profile = profiles.profiles.get(outcome.decision.revision)
-    template = template if isinstance(template, dict) else outcome.before or {}
+    template = outcome.before or {}
     meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
     annotations = meta.get("annotations") or {}
     requested = annotations.get(TEMPLATES_ANNOTATION) if isinstance(annotations, dict) else None
@@ -98,7 +96,7 @@ def templates_for(outcome: pipeline.Outcome, profiles: Any, template: Any = None
 
 def entries(analysis: Analysis) -> list[dict]:
     out = []
-    for o, template in zip(analysis.report.outcomes, analysis.templates):
+    for o in analysis.report.outcomes:
         d = o.decision
         if o.status == "error":
             decision = "error"
@@ -117,8 +115,8 @@ def entries(analysis: Analysis) -> list[dict]:
             "reason": "; ".join(reasons),
             "reasons": reasons,
             "revision": d.revision if d is not None and d.inject else None,
-            "templates": templates_for(o, analysis.profiles, template),
-            "sidecar": sidecar_state(o, template),
+            "templates": templates_for(o, analysis.report.profiles),
+            "sidecar": sidecar_state(o),
         }
         if file_entry(o):
             entry["file"] = file_entry(o)

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import gc
 import sys
+from typing import Iterable
 
 from .. import pipeline
 from ..errors import KinjectError
 from ..files import write_all_atomic
 from ..inputs import Options, read
 from ..report import Progress, lines
+from .explain import one_run
 
 
 def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int:
     """Exit code 0 on success, 1 on any error (nothing written then)."""
-    gc.disable()  # one short run over a large object graph without cycles: see commands/fn.py
+    with one_run():  # one short run over a large object graph without cycles: see commands/fn.py
+        return _run(options, in_place, quiet)
+
+
+def _run(options: Options, in_place: bool, quiet: bool) -> int:
     try:
         inputs = read(options, lean=True)
         with Progress(0) as progress:  # a counter on stderr, for long runs on a terminal only
@@ -35,21 +40,27 @@ def run(options: Options, *, in_place: bool = False, quiet: bool = False) -> int
     if report.errors:
         return 1
     if in_place:
-        changes = []
-        for path, source in zip(inputs.paths, inputs.sources):
-            text = source.editor.apply()
-            if path is None:
-                sys.stdout.write(text)
-            elif text != source.editor.text:
-                changes.append((path, text))
-        try:
-            write_all_atomic(changes)  # all files change, or none
-        except KinjectError as exc:
-            print(f"kinject: {exc}", file=sys.stderr)
-            return 1
-        return 0
+        return write_in_place(inputs.paths, inputs.sources, (source.editor.apply() for source in inputs.sources))
     write_stream([source.editor for source in inputs.sources], sys.stdout)
     sys.stdout.flush()
+    return 0
+
+
+def write_in_place(paths: list, sources: list[pipeline.Source], texts: Iterable[str]) -> int:
+    """--in-place: every file whose text changed is written back, all of them or none; the text read from
+    stdin (path None) goes to stdout. `texts` are the new texts of `sources`. Exit code 0, or 1 when the
+    files could not be written."""
+    changes = []
+    for path, source, text in zip(paths, sources, texts):
+        if path is None:
+            sys.stdout.write(text)
+        elif text != source.editor.text:
+            changes.append((path, text))
+    try:
+        write_all_atomic(changes)  # all files change, or none
+    except KinjectError as exc:
+        print(f"kinject: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -13,13 +13,12 @@ from yaml.nodes import MappingNode, Node
 
 from .. import undo, workloads
 from ..errors import KinjectError
-from ..files import write_all_atomic
 from ..inputs import Options, read
-from ..pipeline import Source
+from ..pipeline import Source, edit_at_path
 from ..report import printable
-from ..yamltext import _CannotEdit, node_at, to_data
+from ..yamltext import node_at, to_data
 from .explain import one_run, workload_nodes
-from .inject import join_stream
+from .inject import join_stream, write_in_place
 
 
 @dataclass
@@ -46,18 +45,7 @@ def _run(options: Options, in_place: bool, quiet: bool) -> int:
             print(line, file=sys.stderr)
     outputs = [source.editor.apply() for source in inputs.sources]
     if in_place:
-        changes = []
-        for path, source, text in zip(inputs.paths, inputs.sources, outputs):
-            if path is None:
-                sys.stdout.write(text)
-            elif text != source.editor.text:
-                changes.append((path, text))
-        try:
-            write_all_atomic(changes)  # all files change, or none
-        except KinjectError as exc:
-            print(f"kinject: {exc}", file=sys.stderr)
-            return 1
-        return 0
+        return write_in_place(inputs.paths, inputs.sources, outputs)
     sys.stdout.write(join_stream(outputs))
     sys.stdout.flush()
     return 0
@@ -106,7 +94,7 @@ def _uninject_kube_inject_cronjob(source: Source, node: MappingNode, template: d
         new = {"metadata": back["metadata"], **new}
     new["spec"] = dict(new.get("spec") or {})
     new["spec"]["template"] = {**template, "spec": back["spec"]}
-    _edit_path(source, node, job_template, old, new, ("spec", "jobTemplate"))
+    edit_at_path(source.editor, node, job_template, old, new, ("spec", "jobTemplate"), keep_other_keys=False)
     return Result(ref, "best-effort", "uninjected (best effort: istioctl kube-inject style, annotations on "
                                       "spec.jobTemplate.metadata)")
 
@@ -123,8 +111,7 @@ def uninject_template(template: dict, ref: workloads.ObjectRef) -> tuple[dict | 
             return restored, Result(ref, "best-effort", "uninjected (edited since injection: kinject's record "
                                                         f"applied where it still fits, later edits kept){note}")
         return restored, Result(ref, "uninjected", f"uninjected{note}")
-    name = _workload_name(ref)
-    istio = undo.istio_uninject(template, name)
+    istio = undo.istio_uninject(template, ref.name)
     if istio is not None:
         return istio, Result(ref, "best-effort", "uninjected (best effort: no kinject record, injected by "
                                                  "Istio or an older kinject)")
@@ -145,30 +132,7 @@ def report_lines(results: list[Result]) -> list[str]:
     return [printable(entry) for entry in out]
 
 
-def _workload_name(ref: workloads.ObjectRef) -> str:
-    return ref.name
-
-
 def _edit(source: Source, node: MappingNode, template: Node, old: dict, new: dict, kind: str) -> None:
-    _edit_path(source, node, template, old, new, workloads.POD_TEMPLATE_PATHS[kind])
-
-
-def _edit_path(source: Source, node: MappingNode, target_node: Node, old: dict, new: dict,
-               path: tuple[str, ...]) -> None:
-    """Same strategy as the pipeline: edit the nodes at `path` in place; if the text does not allow it,
-    rewrite the whole object from data."""
-    editor = source.editor
-    before = len(editor.edits)
-    try:
-        editor.edit_node(target_node, old, new)
-    except _CannotEdit:
-        del editor.edits[before:]
-        if not path:
-            editor.replace_document_node(node, new)
-        else:
-            whole = to_data(node)
-            target = whole
-            for key in path[:-1]:
-                target = target[key]
-            target[path[-1]] = new
-            editor.replace_document_node(node, whole)
+    """Same strategy as the pipeline (in place, else the object rewritten); a bare Pod becomes `new`."""
+    edit_at_path(source.editor, node, template, old, new, workloads.POD_TEMPLATE_PATHS[kind],
+                 keep_other_keys=False)

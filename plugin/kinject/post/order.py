@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-PROXY = "istio-proxy"
-INIT = "istio-init"
-VALIDATION = "istio-validation"
+from .overrides import INIT, PROXY, VALIDATION, find
+
 CORE_DUMP = "enable-core-dump"
 
 
@@ -25,7 +24,7 @@ def reorder_pod(spec: dict, hold_application: bool) -> None:
     inits = spec.get("initContainers")
     if not inits:
         return
-    if any(isinstance(c, dict) and c.get("name") == PROXY for c in inits):
+    if find(PROXY, inits) is not None:
         for name in (CORE_DUMP, PROXY, VALIDATION, INIT):
             inits = _move(inits, name, first=True)
     else:
@@ -38,7 +37,7 @@ def reorder_pod(spec: dict, hold_application: bool) -> None:
 def move_proxy_to_init(spec: dict) -> None:
     """Native move: a user istio-proxy declared in containers becomes the last init container."""
     containers = spec.get("containers") or []
-    proxy = next((c for c in containers if isinstance(c, dict) and c.get("name") == PROXY), None)
+    proxy = find(PROXY, containers)
     if proxy is None:
         return
     spec["containers"] = [c for c in containers if c is not proxy]

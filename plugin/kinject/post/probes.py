@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .overrides import PROXY
+
 PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS"
-PROXY = "istio-proxy"
 _PROBES = (("readinessProbe", "readyz"), ("livenessProbe", "livez"), ("startupProbe", "startupz"))
 _HOOKS = (("preStop", "prestopz"), ("postStart", "poststartz"))
 _HTTP_FIELDS = ("path", "port", "host", "scheme", "httpHeaders")

@@ -10,6 +10,7 @@ import json
 import re
 
 from ..errors import InjectionError
+from ..proxyconfig import mesh_status_port
 from ..validate import parse_bool
 
 PROMETHEUS_ENV = "ISTIO_PROMETHEUS_ANNOTATIONS"
@@ -76,7 +77,7 @@ def apply_prometheus_merge(annotations: dict, proxy: dict | None, mesh: dict) ->
     keys = _prometheus_keys(annotations)
     if not (scrape_enabled(annotations, keys) and merge_enabled(annotations, mesh)):
         return
-    status_port = int((mesh.get("defaultConfig") or {}).get("statusPort") or 15020)
+    status_port = int(mesh_status_port(mesh))
     target = str(status_port)
     if _lookup(annotations, keys, _PORT) == target:
         return  # already pointed at the agent (re-injection), or the user controls it

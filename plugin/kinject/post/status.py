@@ -14,6 +14,11 @@ def parse_status(annotations: dict) -> dict | None:
     text = annotations.get(STATUS_ANNOTATION)
     if text is None:
         return None
+    return parse_status_text(text)
+
+
+def parse_status_text(text: str) -> dict:
+    """A status annotation's value parsed; {} when it is not a JSON object."""
     try:
         parsed = json.loads(text)
     except ValueError:
