@@ -18,6 +18,7 @@ from typing import Any
 from .errors import InjectionError
 from .identity import app_container_names, workload_identity
 from .model import Workload
+from .post.overrides import INIT, VALIDATION
 from .profile import Profile
 from .proxyconfig import effective_proxy_config, proxy_config_json
 from .quantity import canonical_quantity
@@ -244,7 +245,7 @@ def _pod_settings(profile: Profile, relevant: tuple, uid: int, gid: int) -> tupl
         "tproxy": capture["mode"] == "TPROXY",
         "status_port": capture["status_port"],
         "cni": cni,
-        "init_name": "istio-validation" if cni else "istio-init",
+        "init_name": VALIDATION if cni else INIT,
         "init_args": _init_args(capture, annotations, values, mesh, uid, agent_level, cni),
         "proxy_args": _proxy_args(annotations, g, agent_level),
         "resources": proxy_resources(values, annotations),

@@ -38,11 +38,12 @@ from typing import Any
 import yaml
 
 from .digest import sha256_hex
+from .post.overrides import OVERRIDES_ANNOTATION as OVERRIDES
+from .post.overrides import PROXY, VALIDATION
 from .post.status import STATUS_ANNOTATION as STATUS
 from .post.status import parse_status_text
 from .yamltext import same
 
-OVERRIDES = "proxy.istio.io/overrides"
 RECORD_KEY = "kinject"
 VERSION = 1
 _LISTS = (("initContainers", "containers"), ("containers", "containers"), ("volumes", "volumes"),
@@ -380,7 +381,7 @@ def istio_uninject(template: dict, workload_name: str = "") -> dict | None:
     meta = out.get("metadata") if isinstance(out.get("metadata"), dict) else {}
     annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
     labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
-    proxy = _find_container(template, "istio-proxy")
+    proxy = _find_container(template, PROXY)
     env = {e.get("name"): e.get("value") for e in (proxy or {}).get("env") or [] if isinstance(e, dict)}
 
     # user-declared containers the injector merged over (proxy.istio.io/overrides)
@@ -396,7 +397,7 @@ def istio_uninject(template: dict, workload_name: str = "") -> dict | None:
                 container = {k: v for k, v in container.items() if k != "resources"}
             if isinstance(container, dict):
                 # a user customises the proxy in spec.containers (Istio moves it to initContainers when native)
-                target = "containers" if container.get("name") == "istio-proxy" else key
+                target = "containers" if container.get("name") == PROXY else key
                 spec.setdefault(target, []).append(container)
     annotations.pop(OVERRIDES, None)
 
@@ -469,7 +470,7 @@ def istio_uninject(template: dict, workload_name: str = "") -> dict | None:
 
 
 def _cni(status: dict) -> bool:
-    return "istio-validation" in (status.get("initContainers") or [])
+    return VALIDATION in (status.get("initContainers") or [])
 
 
 def _find_container(template: dict, name: str) -> dict | None:
